@@ -1,0 +1,1 @@
+"""The ``labelclean`` command line: thin typer commands over the library."""

@@ -1,0 +1,50 @@
+"""The typer app and the decorator every command is registered with.
+
+:func:`command` turns a :class:`~labelclean.errors.LabelcleanError` into ``Error: ...`` on
+stderr and exit code 1, so no user mistake ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import typer
+from rich.console import Console
+
+from labelclean.errors import LabelcleanError
+
+app = typer.Typer(
+    name="labelclean",
+    help="Find duplicates, wrong labels and broken files in an image-classification "
+         "dataset, review them in a gallery, and write a cleaned labels file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``Error: message`` to stderr and return the exit to raise."""
+    err.print(f"Error: {message}", markup=False)
+    return typer.Exit(code=1)
+
+
+def command(*args, **kwargs) -> Callable:
+    """Register a command on :data:`app`, mapping user errors to ``Error:`` + exit 1."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except LabelcleanError as exc:
+                raise fail(str(exc)) from None
+            except KeyboardInterrupt:
+                raise fail("interrupted; finished stages are kept and a re-run resumes") from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate

@@ -1,0 +1,69 @@
+"""Options shared by every command, project loading, and the progress bar."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from labelclean.progress import ProgressFn
+
+from .app import err
+
+ImagesOpt = Annotated[Optional[Path], typer.Option(
+    "--images", help="Images folder (overrides labelclean.toml).", show_default=False)]
+LabelsOpt = Annotated[Optional[Path], typer.Option(
+    "--labels", help="Labels CSV, e.g. train.csv (overrides labelclean.toml).",
+    show_default=False)]
+WorkdirOpt = Annotated[Optional[Path], typer.Option(
+    "--workdir", help="Work directory for all outputs [default: .labelclean].",
+    show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Project file [default: ./labelclean.toml].", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if inputs are unchanged.")]
+
+
+def load(config: Path | None, images: Path | None, labels: Path | None,
+         workdir: Path | None):
+    """The project from the project file and the command-line overrides."""
+    from labelclean.project import load_project
+
+    return load_project(config, images=images, labels=labels, workdir=workdir)
+
+
+def load_dataset_of(project):
+    """The dataset a project names (its work directory excluded from the walk)."""
+    from labelclean.dataset import load_dataset
+
+    spec = project.require_dataset()
+    return load_dataset(spec.images, spec.labels, id_col=spec.id_col,
+                        label_col=spec.label_col, path_col=spec.path_col,
+                        exclude=[project.workdir])
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, driven by the library's ``progress(done, total)``."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None, rate="")
+        start = time.perf_counter()
+
+        def update(done: int, total: int, desc: str = "") -> None:
+            elapsed = time.perf_counter() - start
+            rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
+            bar.update(task, completed=done, total=total, description=desc or description,
+                       rate=rate)
+
+        yield update
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,43 @@
+"""``labelclean init``: write the project file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import command, out
+from .common import ConfigOpt, plural
+
+
+@command()
+def init(
+    images: Annotated[Path, typer.Option("--images", help="Images folder.")],
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="Labels CSV (omit for an ImageFolder tree or unlabeled images).")] = None,
+    id_col: Annotated[str, typer.Option("--id-col", help="Column with the image id.")] = "image_id",
+    label_col: Annotated[str, typer.Option("--label-col", help="Column with the label.")] = "label",
+    path_col: Annotated[Optional[str], typer.Option(
+        "--path-col", help="Column with a path relative to the images folder.")] = None,
+    class_names: Annotated[Optional[Path], typer.Option(
+        "--class-names", help='JSON file {"label": "name"} used by the report.')] = None,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Work directory.")] = Path(
+        ".labelclean"),
+    config: ConfigOpt = None,
+) -> None:
+    """Write labelclean.toml so later commands need no arguments."""
+    from labelclean.dataset import load_class_names, load_dataset
+    from labelclean.project import PROJECT_FILE, DatasetSpec, write_project
+
+    dataset = load_dataset(images, labels, id_col=id_col, label_col=label_col,
+                           path_col=path_col, exclude=[workdir])
+    load_class_names(class_names)
+    spec = DatasetSpec(images=images, labels=labels, id_col=id_col, label_col=label_col,
+                       path_col=path_col, class_names=class_names)
+    path = write_project(config or Path(PROJECT_FILE), spec, workdir)
+    kind = {"csv": "labels file", "imagefolder": "ImageFolder tree",
+            "unlabeled": "unlabeled folder"}[dataset.kind]
+    out.print(f"Wrote {path}: {plural(len(dataset), 'image')}, "
+              f"{plural(len(dataset.classes), 'class').replace('classs', 'classes')} ({kind}).")
+    out.print("Next: labelclean scan")

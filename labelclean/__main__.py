@@ -1,0 +1,3 @@
+from labelclean.cli.main import main
+
+main()

@@ -1,0 +1,41 @@
+"""Shared fixtures: a small demo dataset and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> "object":
+    """A 300-image demo dataset (with noise, duplicates and two broken files), built once.
+
+    Treat it as read-only: copy it (``tmp_path``) before writing into it.
+    """
+    from labelclean.datasets import make_demo
+
+    return make_demo(tmp_path_factory.mktemp("demo") / "data", n_images=300, n_exact=20,
+                     n_near=40, seed=1)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner, monkeypatch, tmp_path):
+    """Run ``labelclean ARGS`` in ``tmp_path``; returns the click Result."""
+    from labelclean.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str | Path):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
