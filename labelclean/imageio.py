@@ -8,6 +8,7 @@ cannot be read is turned into a short human sentence.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -58,9 +59,7 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
-                raise UnreadableImage(
-                    f"decompression bomb: declares {width}x{height} pixels "
-                    f"(limit {max_pixels:,})")
+                raise UnreadableImage(_bomb_reason(width * height, max_pixels))
             info = {"mode": img.mode, "format": img.format or ""}
             orientation = img.getexif().get(_ORIENTATION_TAG, 1)
             if draft_size is not None and img.format == "JPEG":
@@ -69,7 +68,9 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     except UnreadableImage:
         raise
     except Image.DecompressionBombError as exc:
-        raise UnreadableImage(f"decompression bomb: {exc}".split(" could be")[0]) from None
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else max_pixels + 1
+        raise UnreadableImage(_bomb_reason(pixels, max_pixels)) from None
     except UnidentifiedImageError:
         raise UnreadableImage(describe_unidentified(data)) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
@@ -87,6 +88,10 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             pass
     info.update(width=width, height=height)
     return img, info
+
+
+def _bomb_reason(pixels: int, limit: int) -> str:
+    return f"decompression bomb: declares {pixels:,} pixels (limit {limit:,})"
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

@@ -31,7 +31,7 @@ def runner() -> CliRunner:
 @pytest.fixture
 def cli(runner, monkeypatch, tmp_path):
     """Run ``labelclean ARGS`` in ``tmp_path``; returns the click Result."""
-    from labelclean.cli.app import app
+    from labelclean.cli.main import app
 
     monkeypatch.chdir(tmp_path)
 
