@@ -152,3 +152,31 @@ def make_demo(out: str | Path, *, n_images: int | None = None, noise_rate: float
     write_json({str(i): name for i, name in enumerate(DIGIT_NAMES)}, out / "classes.json")
     return Demo(root=out, images=images, labels=out / "labels.csv", truth=out / "truth.csv",
                 class_names=out / "classes.json")
+
+
+def synthetic_photo(rng: np.random.Generator, size: tuple[int, int] = (512, 384)) -> Image.Image:
+    """A photo-like RGB image: smooth random shapes and shading plus sensor noise."""
+    width, height = size
+    coarse = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC),
+                      dtype=np.float32)
+    detail = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    detail = np.asarray(Image.fromarray(detail, "RGB").resize(size, Image.Resampling.BILINEAR),
+                        dtype=np.float32)
+    img = 0.75 * base + 0.25 * detail + rng.normal(0, 4, (height, width, 3))
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+
+
+def make_photo_folder(out: str | Path, n: int, *, size: tuple[int, int] = (512, 384),
+                      quality: int = 90, seed: int = 0) -> list[Path]:
+    """Write ``n`` photo-sized synthetic JPEGs to ``out`` (for benchmarks); returns the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = out / f"photo_{i:06d}.jpg"
+        if not path.exists():
+            synthetic_photo(rng, size).save(path, format="JPEG", quality=quality)
+        paths.append(path)
+    return paths
