@@ -19,10 +19,10 @@ LabelsOpt = Annotated[Optional[Path], typer.Option(
     "--labels", help="Labels CSV, e.g. train.csv (overrides labelclean.toml).",
     show_default=False)]
 WorkdirOpt = Annotated[Optional[Path], typer.Option(
-    "--workdir", help="Work directory for all outputs [default: .labelclean].",
+    "--workdir", help="Work directory for all outputs (default: .labelclean).",
     show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help="Project file [default: ./labelclean.toml].", show_default=False)]
+    "--config", help="Project file (default: ./labelclean.toml).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if inputs are unchanged.")]
 
 

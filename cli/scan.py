@@ -18,9 +18,9 @@ def scan(
     config: ConfigOpt = None, force: ForceOpt = False,
     hash_methods: Annotated[Optional[str], typer.Option(
         "--hash", help="Perceptual hashes to compute, comma-separated "
-                       "(phash, dhash, ahash, whash) [default: phash].")] = None,
+                       "(phash, dhash, ahash, whash); default phash.")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", help="Processes [default: all cores].")] = None,
+        "--workers", help="Processes (default: all cores).")] = None,
 ) -> None:
     """Index every image file: readable or not (and why), size, format, content hash."""
     from labelclean.scan import scan_dataset
