@@ -42,6 +42,10 @@ class ManifestError(LabelcleanError):
     """An (edited) manifest does not fit the dataset."""
 
 
+class WorkdirFileError(LabelcleanError):
+    """A file in the work directory exists but does not have the expected content."""
+
+
 class WeightsError(LabelcleanError):
     """Pretrained weights could not be found or loaded."""
 
