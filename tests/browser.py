@@ -1,0 +1,104 @@
+"""A headless Chromium for the report tests (and the screenshot script), offline.
+
+Uses the system's chromium and chromedriver; the tests that need them are marked
+``browser``. Every network-facing background feature is switched off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+DRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+def _first(candidates: tuple[str, ...], name: str) -> str:
+    for path in candidates:
+        if Path(path).exists():
+            return path
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(f"{name} not found; install chromium and its driver "
+                       "(Debian: apt-get install chromium chromium-driver)")
+
+
+@contextmanager
+def chromium(download_dir: Path | None = None, size: tuple[int, int] = (1400, 1000)
+             ) -> Iterator["object"]:
+    """A selenium WebDriver for headless Chromium; downloads land in ``download_dir``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="labelclean-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = _first(CHROMIUM_CANDIDATES, "chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-extensions",
+                "--disable-default-apps", f"--user-data-dir={profile}",
+                f"--window-size={size[0]},{size[1]}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    if download_dir is not None:
+        options.add_experimental_option("prefs", {
+            "download.default_directory": str(download_dir),
+            "download.prompt_for_download": False,
+        })
+    driver = webdriver.Chrome(service=Service(_first(DRIVER_CANDIDATES, "chromedriver")),
+                              options=options)
+    try:
+        if download_dir is not None:
+            driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                                   {"behavior": "allow", "downloadPath": str(download_dir)})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_report(driver, index_html: Path, timeout: float = 30.0) -> float:
+    """Open the report from disk; returns seconds until its gallery was first painted."""
+    start = time.perf_counter()
+    driver.get(index_html.resolve().as_uri())
+    wait_for(driver, "return document.body && document.body.dataset.ready === '1'", timeout)
+    return time.perf_counter() - start
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the browser requested since the last call (from its network log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def wait_for(driver, script: str, timeout: float = 10.0):
+    """Poll ``script`` in the page until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"page never satisfied: {script}")
+        time.sleep(0.05)
+
+
+def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:
+    """The first finished download in ``folder`` matching ``pattern``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob(pattern) if not p.name.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.1)
+    raise TimeoutError(f"no {pattern} appeared in {folder}")
