@@ -22,8 +22,8 @@ def report(
         "--class-names", help='JSON file {"label": "name"} (overrides labelclean.toml).',
         show_default=False)] = None,
     oof: Annotated[Optional[Path], typer.Option(
-        "--oof", help="Out-of-fold probabilities for the top-3 column [default: "
-                      "WORKDIR/oof.csv].", show_default=False)] = None,
+        "--oof", help="Out-of-fold probabilities for the top-3 column (default: "
+                      "WORKDIR/oof.csv).", show_default=False)] = None,
     thumb_size: Annotated[Optional[int], typer.Option(
         "--thumb-size", help="Thumbnail side in pixels (default: 160).",
         show_default=False)] = None,
