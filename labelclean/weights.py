@@ -82,11 +82,33 @@ def find_pretrained(model_name: str, pretrained_cfg: dict) -> WeightsFile:
         return WeightsFile(cached, "hf-cache", repo)
     if downloads_disabled():
         why = "downloads are off (HF_HUB_OFFLINE=1)"
+    elif not hub_reachable():
+        why = "the Hugging Face hub cannot be reached (no network)"
     else:
         downloaded, why = _download(repo, revision, filenames, cache)
         if downloaded is not None:
             return WeightsFile(downloaded, "hf-hub", repo)
     raise WeightsError(_no_weights_message(model_name, why, cache, repo))
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when a TCP connection to the hub's host opens within ``timeout`` seconds.
+
+    Checked once before downloading, so an offline machine fails in seconds instead of
+    waiting through the hub client's retries.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _no_weights_message(model_name: str, why: str, cache: Path, repo: str) -> str:
