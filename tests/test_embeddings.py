@@ -293,3 +293,23 @@ def test_big_jpegs_are_decoded_in_draft_mode(tmp_path):
     assert not np.array_equal(drafted, full)
     cosine = drafted @ full / np.linalg.norm(drafted) / np.linalg.norm(full)
     assert cosine > 0.99
+
+
+def test_unreachable_hub_fails_fast_with_the_same_advice(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from huggingface_hub import constants
+
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(WeightsError, match="the Hugging Face hub cannot be reached "
+                                           r"\(no network\); pass --weights FILE"):
+        build_encoder("resnet10t")
+    assert time.perf_counter() - start < 5
