@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import demo, embed, project, report, scan  # noqa: F401  (registers the commands)
+from . import demo, embed, noise, project, report, scan  # noqa: F401  (registers the commands)
 from .app import app
 
 
