@@ -117,6 +117,23 @@ def test_review_filter_edit_and_export(small_demo, tmp_path):
     pd.testing.assert_frame_equal(exported, expected)
     assert exported_path.read_text().splitlines()[0] == ",".join(manifest.columns)
 
+    # the exported file is what `labelclean apply` consumes
+    from typer.testing import CliRunner
+
+    from labelclean.cli.main import app
+
+    applied = CliRunner().invoke(app, [
+        "apply", "--manifest", str(exported_path), "--images", str(images),
+        "--labels", str(small_demo.labels), "--workdir", str(work)])
+    assert applied.exit_code == 0, applied.output
+    clean = pd.read_csv(work / "clean.csv", dtype=str, keep_default_na=False)
+    assert list(clean.columns) == ["image_id", "label"]
+    assert target not in set(clean["image_id"])
+    if given != "7":
+        assert clean.set_index("image_id").loc[relabelled, "label"] == "7"
+    dropped = set(exported.loc[exported["action"] == "drop", "image_id"])
+    assert dropped.isdisjoint(clean["image_id"])
+
 
 def test_hostile_file_names_and_labels_render_as_text(tmp_path):
     images = tmp_path / "images"
