@@ -9,7 +9,10 @@ import typer
 
 from .app import command, out
 from .common import ForceOpt, progress_bar
-from .scan import print_scan_summary
+from .run import print_outcome, stage_line
+
+TARGETS = {"duplicate_pair_precision": 0.95, "duplicate_pair_recall": 0.95,
+           "label_issue_f1": 0.9, "relabel_accuracy": 0.9}
 
 
 @command()
@@ -22,13 +25,15 @@ def demo(
     """Build a demo dataset with known problems, run every stage on it, and score the result."""
     from labelclean.pipeline import run_demo
 
-    out.print(f"Demo dataset: {out_dir}/ (digits as photos, with injected label noise, "
-              "duplicates and broken files)")
+    out.print(f"Demo dataset: {out_dir}/ (handwritten digits as photos, with injected label "
+              "noise, duplicates and broken files)")
     with progress_bar("demo") as progress:
-        result = run_demo(out_dir, force=force, progress=progress)
-    scan = result.pipeline.results.get("scan")
-    if scan is not None:
-        print_scan_summary(scan.summary, result.pipeline.project.workdir, 0.0, scan.reused)
+        result = run_demo(out_dir, force=force, progress=progress,
+                          on_stage=lambda r: out.print(stage_line(r), markup=False))
     out.print("Against the injected truth:")
     for name, value in result.scores.items():
-        out.print(f"  {name:<24} {value:.3f}")
+        target = TARGETS.get(name)
+        verdict = "" if target is None else ("  ok" if value >= target else
+                                             f"  below target {target}")
+        out.print(f"  {name:<34} {value:.3f}{verdict}", markup=False)
+    print_outcome(result.pipeline)

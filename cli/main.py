@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import demo, embed, noise, project, report, scan  # noqa: F401  (registers the commands)
+# importing a command module registers its commands on the app
+from . import demo, embed, noise, project, report, run, scan  # noqa: F401
 from .app import app
 
 

@@ -1,44 +1,161 @@
-"""Running the stages in order, and the demo that scores them against injected truth."""
+"""Running the stages in order (``labelclean run``), and the demo scored against its truth.
+
+Each stage runner takes the project (its ``[stage]`` options in ``labelclean.toml``) and
+calls the stage's library function; stages whose inputs did not change reuse their
+previous result (scan, dedupe, embed, oof and the report's thumbnails keep stage records).
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
-from .dataset import load_dataset
+from .dataset import Dataset, load_class_names, load_dataset
+from .errors import ConfigError
 from .progress import ProgressFn
 from .project import PROJECT_FILE, DatasetSpec, Project, load_project, write_project
 
-STAGES = ("scan",)
+STAGES = ("scan", "dedupe", "embed", "oof", "noise", "report")
+
+
+@dataclass
+class StageRun:
+    """One stage's outcome: its library result, or why it was skipped."""
+
+    name: str
+    result: Any = None
+    seconds: float = 0.0
+    skipped: str = ""
 
 
 @dataclass
 class PipelineResult:
-    """What each stage returned, by stage name."""
+    """What each stage returned, by stage name, in the order they ran."""
 
     project: Project
-    results: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, StageRun] = field(default_factory=dict)
+
+    def result(self, name: str) -> Any:
+        run = self.stages.get(name)
+        return None if run is None else run.result
 
 
-def run_pipeline(project: Project, *, stages: tuple[str, ...] = STAGES, force: bool = False,
-                 progress: ProgressFn | None = None) -> PipelineResult:
-    """Run ``stages`` in order with the project's settings; fresh stages are reused."""
+def _scan(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
     from .scan import scan_dataset
 
+    methods = str(project.option("scan", "hash", None, "phash"))
+    return scan_dataset(dataset, project.workdir, force=force, progress=progress,
+                        hash_methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                        workers=project.option("scan", "workers", None, None))
+
+
+def _embed(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
+    from .backbones import DEFAULT_BACKBONE
+    from .embeddings import prepare_embedding
+
+    opt = lambda name, default: project.option("embed", name, None, default)  # noqa: E731
+    job = prepare_embedding(
+        project.workdir, images_root=dataset.root, model=opt("model", DEFAULT_BACKBONE),
+        weights=opt("weights", None), pretrained=not opt("no_pretrained", False),
+        batch_size=opt("batch_size", None), device=opt("device", "auto"),
+        image_size=opt("image_size", None), normalize=opt("normalize", True),
+        dtype=opt("dtype", "float16"), workers=opt("workers", None), force=force)
+    return job.run(progress)
+
+
+def _noise(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
+    from .noise import DEFAULTS, run_noise
+
+    opt = lambda name, default: project.option("noise", name, None, default)  # noqa: E731
+    oof = opt("oof", None)
+    return run_noise(project.workdir, dataset, [oof] if isinstance(oof, str) else oof,
+                     logits=opt("logits", False), ensemble=opt("ensemble", "mean"),
+                     filter_by=opt("filter_by", DEFAULTS["filter_by"]),
+                     rank_by=opt("rank_by", DEFAULTS["rank_by"]),
+                     relabel_threshold=opt("relabel_threshold", DEFAULTS["relabel_threshold"]),
+                     review_threshold=opt("review_threshold", DEFAULTS["review_threshold"]))
+
+
+def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
+    from .report import build_report
+    from .report_data import load_inputs
+
+    names = load_class_names(project.dataset.class_names)
+    inputs = load_inputs(project.workdir, class_names=names)
+    return build_report(project.workdir, dataset.root, inputs=inputs, force=force,
+                        thumb_size=project.option("report", "thumb_size", None, 160),
+                        workers=project.option("report", "workers", None, None),
+                        progress=progress)
+
+
+RUNNERS: dict[str, Callable[[Project, Dataset, bool, ProgressFn | None], Any]] = {
+    "scan": _scan, "embed": _embed, "noise": _noise, "report": _report,
+}
+
+
+def check_stages(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage {', '.join(unknown)}; stages are: "
+                          f"{', '.join(STAGES)}")
+    return [n for n in STAGES if n in names]
+
+
+def run_pipeline(project: Project, *, stages: tuple[str, ...] | None = None,
+                 skip: tuple[str, ...] = (), force: bool = False,
+                 progress: ProgressFn | None = None,
+                 on_stage: Callable[[StageRun], None] | None = None) -> PipelineResult:
+    """Run ``stages`` (default: all, less ``[run] skip`` of the project file) in order.
+
+    ``on_stage`` is called after each stage with its :class:`StageRun` (the CLI prints a
+    line per stage from it).
+    """
     spec = project.require_dataset()
     dataset = load_dataset(spec.images, spec.labels, id_col=spec.id_col,
                            label_col=spec.label_col, path_col=spec.path_col,
                            exclude=[project.workdir])
+    skip = tuple(skip) + tuple(project.option("run", "skip", None, []))
+    wanted = check_stages(list(stages or STAGES))
+    check_stages(list(skip))
     result = PipelineResult(project=project)
-    if "scan" in stages:
-        methods = project.option("scan", "hash", None, "phash")
-        result.results["scan"] = scan_dataset(
-            dataset, project.workdir, hash_methods=tuple(methods.split(",")), force=force,
-            progress=progress)
+    for name in wanted:
+        run = StageRun(name)
+        if name in skip:
+            run.skipped = "skipped (configured)"
+        elif name not in RUNNERS:
+            run.skipped = "not available"
+        elif name in ("oof", "noise") and not dataset.has_labels:
+            run.skipped = "skipped: the dataset has no labels"
+        else:
+            start = time.perf_counter()
+            run.result = RUNNERS[name](project, dataset, force, _named(progress, name))
+            run.seconds = time.perf_counter() - start
+        result.stages[name] = run
+        if on_stage is not None:
+            on_stage(run)
     return result
+
+
+def _named(progress: ProgressFn | None, stage: str) -> ProgressFn | None:
+    if progress is None:
+        return None
+
+    def update(done: int, total: int, description: str = "") -> None:
+        progress(done, total, f"{stage}: {description}" if description and
+                 description != stage else stage)
+
+    return update
+
+
+# -- the demo ------------------------------------------------------------------------------
+
+DEMO_SETTINGS: dict[str, dict[str, Any]] = {
+    "run": {"skip": ["embed"]},
+}
 
 
 @dataclass
@@ -48,9 +165,8 @@ class DemoResult:
     root: Path
 
 
-def run_demo(out: str | Path, *, force: bool = False,
-             progress: ProgressFn | None = None) -> DemoResult:
-    """Build the demo dataset in ``out`` (once), run the pipeline, score it against truth."""
+def prepare_demo(out: str | Path) -> Project:
+    """Build the demo dataset in ``out`` (once) with its project file; return the project."""
     from .datasets import make_demo
 
     out = Path(out)
@@ -60,19 +176,26 @@ def run_demo(out: str | Path, *, force: bool = False,
     if not config.exists():
         spec = DatasetSpec(images=out / "train_images", labels=out / "labels.csv",
                            class_names=out / "classes.json")
-        write_project(config, spec, out / ".labelclean")
-    project = load_project(config)
-    pipeline = run_pipeline(project, force=force, progress=progress)
-    truth = pd.read_csv(out / "truth.csv", dtype={"image_id": str})
-    return DemoResult(pipeline=pipeline, scores=score_against_truth(pipeline, truth), root=out)
+        write_project(config, spec, out / ".labelclean", stages=DEMO_SETTINGS)
+    return load_project(config)
 
 
-def score_against_truth(pipeline: PipelineResult, truth: pd.DataFrame) -> dict[str, float]:
-    """Scores of each finished stage against the demo's injected truth."""
+def run_demo(out: str | Path, *, force: bool = False, progress: ProgressFn | None = None,
+             on_stage: Callable[[StageRun], None] | None = None) -> DemoResult:
+    """Build the demo dataset, run the pipeline on it, and score it against the truth."""
+    project = prepare_demo(out)
+    pipeline = run_pipeline(project, force=force, progress=progress, on_stage=on_stage)
+    truth = pd.read_csv(Path(out) / "truth.csv", dtype={"image_id": str})
+    return DemoResult(pipeline=pipeline, scores=score_against_truth(project.workdir, truth),
+                      root=Path(out))
+
+
+def score_against_truth(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
+    """Scores of the work directory's files against the demo's injected truth."""
+    from .evaluation import score_duplicates, score_label_issues, score_unreadable
+
     scores: dict[str, float] = {}
-    scan = pipeline.results.get("scan")
-    if scan is not None:
-        found = set(scan.index.loc[~scan.index["readable"], "image_id"])
-        expected = set(truth.loc[truth["unreadable"], "image_id"])
-        scores["unreadable_found"] = len(found & expected) / max(len(expected), 1)
+    scores.update(score_unreadable(workdir, truth))
+    scores.update(score_duplicates(workdir, truth))
+    scores.update(score_label_issues(workdir, truth))
     return scores
