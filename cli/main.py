@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # importing a command module registers its commands on the app
-from . import demo, embed, noise, project, report, run, scan  # noqa: F401
+from . import dedupe, demo, embed, noise, oof, project, report, run, scan  # noqa: F401
 from .app import app
 
 

@@ -19,6 +19,10 @@ def stage_line(run) -> str:
     if run.name == "scan":
         s = r.summary
         detail = f"{s['files']:,} files, {s['unreadable']:,} unreadable"
+    elif run.name == "dedupe":
+        s = r.summary
+        detail = (f"{s['groups']:,} groups, {s['to_drop']:,} copies to drop, "
+                  f"{s['label_conflicts']:,} label conflicts")
     elif run.name == "embed":
         detail = f"{r.meta['n']:,} x {r.meta['dim']} with {r.meta['model']}"
     elif run.name == "noise":

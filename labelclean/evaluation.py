@@ -6,7 +6,6 @@ duplicate_kind, unreadable``. Every score is in [0, 1], higher is better.
 
 from __future__ import annotations
 
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -35,39 +34,18 @@ def score_unreadable(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
     return {"unreadable_recall": len(found & expected) / max(len(expected), 1)}
 
 
-def truth_pairs(truth: pd.DataFrame) -> dict[frozenset, str]:
-    """Every (copy, original) pair the demo injected, with its kind."""
-    copies = truth[truth["duplicate_of"].fillna("") != ""]
-    return {frozenset((c, o)): k for c, o, k in
-            zip(copies["image_id"], copies["duplicate_of"], copies["duplicate_kind"])}
-
-
-def predicted_pairs(duplicates: pd.DataFrame) -> set[frozenset]:
-    """Every pair of images that share a group in ``duplicates.csv``."""
-    pairs: set[frozenset] = set()
-    for _, members in duplicates.groupby("group_id")["image_id"]:
-        pairs.update(frozenset(p) for p in combinations(sorted(members), 2))
-    return pairs
-
-
 def score_duplicates(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
-    """Pair precision and recall of ``duplicates.csv``, overall, exact, near and per kind."""
+    """Pair precision and recall of ``duplicates.csv``, overall and per kind of copy."""
+    from .duplicates_scoring import score_duplicates as score_table
+
     path = Path(workdir) / DUPLICATES
     if not path.exists():
         return {}
-    found = predicted_pairs(pd.read_csv(path, dtype=str, keep_default_na=False))
-    expected = truth_pairs(truth)
-    hits = found & set(expected)
-    scores = {"duplicate_pair_precision": len(hits) / max(len(found), 1),
-              "duplicate_pair_recall": len(hits) / max(len(expected), 1)}
-    kinds = sorted(set(expected.values()))
-    for group, members in (("exact", [k for k in kinds if k.startswith("exact")]),
-                           ("near", [k for k in kinds if not k.startswith("exact")])):
-        pairs = {p for p, k in expected.items() if k in members}
-        scores[f"duplicate_{group}_recall"] = len(pairs & found) / max(len(pairs), 1)
-    for kind in kinds:
-        pairs = {p for p, k in expected.items() if k == kind}
-        scores[f"duplicate_recall[{kind}]"] = len(pairs & found) / max(len(pairs), 1)
+    scored = score_table(pd.read_csv(path, dtype=str, keep_default_na=False), truth)
+    scores = {"duplicate_pair_precision": scored["precision"],
+              "duplicate_pair_recall": scored["recall"]}
+    for kind, (found, total) in scored["recall_by_kind"].items():
+        scores[f"duplicate_recall[{kind}]"] = found / max(total, 1)
     return scores
 
 

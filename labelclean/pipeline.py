@@ -53,6 +53,16 @@ def _scan(project: Project, dataset: Dataset, force: bool, progress: ProgressFn 
                         workers=project.option("scan", "workers", None, None))
 
 
+def _dedupe(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
+    from .duplicates import DedupeOptions
+    from .duplicates_stage import dedupe_dataset
+
+    settings = project.stages.get("dedupe", {})
+    return dedupe_dataset(dataset, project.workdir, force=force, progress=progress,
+                          options=DedupeOptions.from_settings(settings),
+                          embeddings_model=settings.get("embeddings"))
+
+
 def _embed(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
     from .backbones import DEFAULT_BACKBONE
     from .embeddings import prepare_embedding
@@ -93,7 +103,7 @@ def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressF
 
 
 RUNNERS: dict[str, Callable[[Project, Dataset, bool, ProgressFn | None], Any]] = {
-    "scan": _scan, "embed": _embed, "noise": _noise, "report": _report,
+    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "noise": _noise, "report": _report,
 }
 
 
