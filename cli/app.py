@@ -7,7 +7,7 @@ stderr and exit code 1, so no user mistake ever shows a traceback.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import typer
 from rich.console import Console

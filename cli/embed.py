@@ -8,8 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from .app import command, out
-from .common import (ConfigOpt, ForceOpt, ImagesOpt, LabelsOpt, WorkdirOpt, load, plural,
-                     progress_bar)
+from .common import (
+    ConfigOpt,
+    ForceOpt,
+    ImagesOpt,
+    LabelsOpt,
+    WorkdirOpt,
+    load,
+    plural,
+    progress_bar,
+)
 
 
 @command()

@@ -70,8 +70,9 @@ def print_noise_summary(run) -> None:
     counts = result.counts()
     sources = ", ".join(Path(s).name for s in run.oof_sources)
     weights = p.get("ensemble_weights", [])
+    shown = ", ".join(f"{w:.2f}" for w in weights)
     out.print(f"Scored {plural(p['n_scored'], 'image')} x {p['n_classes']} classes from "
-              f"{sources}" + (f" ({p['ensemble']}, weights {', '.join(f'{w:.2f}' for w in weights)})"
+              f"{sources}" + (f" ({p['ensemble']}, weights {shown})"
                               if len(weights) > 1 else "")
               + f"; filter {p['filter_by']}, rank {p['rank_by']}", markup=False)
     n = max(p["n_scored"], 1)

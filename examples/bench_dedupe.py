@@ -98,7 +98,8 @@ def main() -> None:
     try:
         import imagededup  # noqa: F401
     except ImportError:
-        raise SystemExit("imagededup is not installed; run 'pip install imagededup' to compare")
+        raise SystemExit(
+            "imagededup is not installed; run 'pip install imagededup' to compare") from None
     logging.getLogger("imagededup").setLevel(logging.WARNING)
     folder = args.out / "images"
     shutil.rmtree(folder, ignore_errors=True)

@@ -33,7 +33,7 @@ def write_vectors(path: Path, n: int, dim: int, groups: int, seed: int = 0) -> l
         out[start:stop] = rng.normal(size=(stop - start, dim)) / np.sqrt(dim)
     rows = rng.permutation(n)
     truth, used = [], 0
-    for g in range(groups):
+    for _ in range(groups):
         size = int(rng.integers(2, 5))
         members = np.sort(rows[used:used + size])
         used += size
@@ -77,7 +77,8 @@ def main() -> None:
             f"| {seconds:.1f} | {peak_mb:,.0f} | {precision:.4f} | {recall:.4f} "
             f"| {exact_groups:,} | {os.cpu_count()} |")
     print("| vectors | planted groups | seconds | peak RSS MB | pair precision | pair recall "
-          "| groups found exactly | cores |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| groups found exactly | cores |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(text)
     if args.report:
         with open(args.report, "a", encoding="utf-8") as fh:

@@ -8,9 +8,10 @@ choices short names and notes. The encoder is the model with its classifier remo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ConfigError, RegistryError, WeightsError
 

@@ -14,7 +14,6 @@ and written to ``truth.csv`` so every stage can be scored:
 from __future__ import annotations
 
 import io
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path

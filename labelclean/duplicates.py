@@ -82,7 +82,7 @@ class DedupeOptions:
     max_shift: float = MAX_SHIFT
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "DedupeOptions":
+    def from_settings(cls, settings: dict[str, Any]) -> DedupeOptions:
         """Options from a ``[dedupe]`` table: keys as the CLI's long options (``method``
         takes a comma-separated string, ``hash`` the hash method); absent keys default."""
         values = {k.replace("-", "_"): v for k, v in settings.items() if v is not None}

@@ -6,7 +6,7 @@ images have hashes a small Hamming distance apart (0 = same hash, 64 = opposite)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image

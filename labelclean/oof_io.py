@@ -226,8 +226,9 @@ def match_class_columns(source: str, candidates: list[str], classes: Sequence[An
     matched = {c: _class_of(c, by_name) for c in candidates}
     unmatched = [c for c, k in matched.items() if k is None]
     if unmatched:
-        raise OOFError(f"{source}: column{'s' if len(unmatched) > 1 else ''} "
-                       f"{', '.join(repr(c) for c in unmatched)} match{'' if len(unmatched) > 1 else 'es'} "
+        many = len(unmatched) > 1
+        raise OOFError(f"{source}: column{'s' if many else ''} "
+                       f"{', '.join(repr(c) for c in unmatched)} match{'' if many else 'es'} "
                        f"no class of the labels file (classes: {names}); {COLUMN_STYLES}")
     order = sorted(candidates, key=lambda c: matched[c])
     if len({matched[c] for c in candidates}) != len(candidates):

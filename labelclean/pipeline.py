@@ -8,9 +8,10 @@ previous result (scan, dedupe, embed, oof and the report's thumbnails keep stage
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

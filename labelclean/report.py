@@ -25,9 +25,18 @@ from . import __version__
 from .dataset import parse_labels, sort_classes
 from .errors import ConfigError
 from .progress import ProgressFn, report
-from .report_data import (ACTIONS, ReportInputs, counts, duplicate_groups, encode_columns,
-                          flagged_order, load_inputs, quality_values, top_probabilities,
-                          unreadable_rows)
+from .report_data import (
+    ACTIONS,
+    ReportInputs,
+    counts,
+    duplicate_groups,
+    encode_columns,
+    flagged_order,
+    load_inputs,
+    quality_values,
+    top_probabilities,
+    unreadable_rows,
+)
 from .thumbnails import DEFAULT_SIZE, ThumbnailStats, make_thumbnails
 from .workdir import REPORT_DIR, atomic_path, file_fingerprint, fingerprint, write_text
 

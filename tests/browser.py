@@ -10,9 +10,9 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 DRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
@@ -31,7 +31,7 @@ def _first(candidates: tuple[str, ...], name: str) -> str:
 
 @contextmanager
 def chromium(download_dir: Path | None = None, size: tuple[int, int] = (1400, 1000)
-             ) -> Iterator["object"]:
+             ) -> Iterator[object]:
     """A selenium WebDriver for headless Chromium; downloads land in ``download_dir``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
 
 @pytest.fixture(scope="session")
-def small_demo(tmp_path_factory) -> "object":
+def small_demo(tmp_path_factory) -> object:
     """A 300-image demo dataset (with noise, duplicates and two broken files), built once.
 
     Treat it as read-only: copy it (``tmp_path``) before writing into it.

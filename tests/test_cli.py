@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from labelclean.cli.main import app
 
 from .hostile import photo, write_unreadable
@@ -74,7 +73,7 @@ def test_bad_labels_file_is_one_error_line(cli, tmp_path):
     (tmp_path / "train.csv").write_text("id,label\na.jpg,1\n")
     result = cli("scan", "--images", "imgs", "--labels", "train.csv")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: labels file train.csv has no column 'image_id' "
+    assert result.stderr == ("Error: labels file train.csv has no column 'image_id' "
                              "(columns: id, label); pass --id-col NAME\n")
 
 

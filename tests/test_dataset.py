@@ -64,7 +64,8 @@ def test_imagefolder_and_unlabeled(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("", "is empty; expected a header line such as 'image_id,label'"),
-    ("file,label\na.jpg,1\n", "has no column 'image_id' (columns: file, label); pass --id-col NAME"),
+    ("file,label\na.jpg,1\n",
+     "has no column 'image_id' (columns: file, label); pass --id-col NAME"),
     ("image_id,class\na.jpg,1\n", "has no column 'label' (columns: image_id, class); "
                                   "pass --label-col NAME"),
     ("image_id,label\na.jpg,1\nb.jpg,2\na.jpg,3\n",

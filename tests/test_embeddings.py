@@ -10,8 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from labelclean.backbones import (BACKBONES, DEFAULT_BACKBONE, build_encoder, file_stem,
-                                  list_backbones)
+from labelclean.backbones import (
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    build_encoder,
+    file_stem,
+    list_backbones,
+)
 from labelclean.dataset import load_dataset
 from labelclean.embeddings import embed_dataset, embed_images, load_embeddings
 from labelclean.errors import MissingStageError, RegistryError, WeightsError

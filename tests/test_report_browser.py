@@ -118,9 +118,8 @@ def test_review_filter_edit_and_export(small_demo, tmp_path):
     assert exported_path.read_text().splitlines()[0] == ",".join(manifest.columns)
 
     # the exported file is what `labelclean apply` consumes
-    from typer.testing import CliRunner
-
     from labelclean.cli.main import app
+    from typer.testing import CliRunner
 
     applied = CliRunner().invoke(app, [
         "apply", "--manifest", str(exported_path), "--images", str(images),

@@ -26,7 +26,8 @@ def test_hostile_files_are_rows_with_reasons(tmp_path):
     for name, reason in expected.items():
         assert not rows.loc[name, "readable"], name
         assert rows.loc[name, "error"].startswith(reason), (name, rows.loc[name, "error"])
-    assert rows.loc["bomb.png", "error"].startswith("decompression bomb: declares 3,600,000,000 pixels")
+    bomb = rows.loc["bomb.png", "error"]
+    assert bomb.startswith("decompression bomb: declares 3,600,000,000 pixels")
     assert result.summary["unreadable"] == len(expected)
 
 
