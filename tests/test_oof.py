@@ -1,0 +1,360 @@
+"""Out-of-fold probabilities: grouped folds, no leakage, losses, resume, the stage and CLI."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from labelclean import oof as oof_mod
+from labelclean.errors import ConfigError, RegistryError
+from labelclean.folds import duplicate_groups, make_folds
+from labelclean.losses import list_losses, make_loss, tempered_softmax
+from labelclean.oof import out_of_fold_probs
+from labelclean.training import TrainConfig, augment_batch, get_augmentation, list_augmentations
+
+# -- folds ------------------------------------------------------------------------------
+
+
+def test_duplicate_groups_join_identical_files_and_dedupe_groups_transitively():
+    ids = ["a", "b", "c", "d", "e"]
+    sha = ["h1", "h1", "h2", "", ""]  # a == b by content; unreadable files have no hash
+    dups = pd.DataFrame({"group_id": ["7", "7", "9"], "image_id": ["b", "c", "e"]})
+    groups = duplicate_groups(ids, sha, dups)
+    assert groups[0] == groups[1] == groups[2]  # a-b by sha256, b-c by duplicates.csv
+    assert len({groups[0], groups[3], groups[4]}) == 3  # d alone, e's group has one member
+    assert sorted(set(groups)) == list(range(3))
+    assert len(set(duplicate_groups(ids))) == 5  # nothing known: every image its own group
+
+
+def test_folds_keep_groups_together_and_stay_stratified():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), [200, 120, 80, 40])
+    groups = np.arange(len(labels))
+    pairs = rng.choice(len(labels), size=(60, 2), replace=False)
+    groups[pairs[:, 1]] = groups[pairs[:, 0]]  # 60 copies, often of another class
+    folds = make_folds(labels, groups, n_folds=5, seed=3)
+    for g in np.unique(groups):
+        assert len(set(folds[groups == g])) == 1
+    for c, n in zip(range(4), [200, 120, 80, 40]):
+        per_fold = np.bincount(folds[labels == c], minlength=5)
+        assert np.abs(per_fold - n / 5).max() <= 0.15 * n / 5 + 2, (c, per_fold)
+    assert not np.array_equal(folds, make_folds(labels, groups, n_folds=5, seed=4))
+    assert np.array_equal(folds, make_folds(labels, groups, n_folds=5, seed=3))
+
+
+def test_fold_errors_say_what_to_change():
+    with pytest.raises(ConfigError, match=r"^--folds must be at least 2, not 1$"):
+        make_folds(np.zeros(10), np.arange(10), n_folds=1)
+    with pytest.raises(ConfigError, match=r"needs at least 5 images that are not copies of "
+                                          r"each other, but found 3; use fewer folds"):
+        make_folds(np.zeros(9), np.repeat(np.arange(3), 3), n_folds=5)
+
+
+# -- fast mode --------------------------------------------------------------------------
+
+class SpyLearner:
+    """Remembers which rows (feature 0 is the row number) it was fitted on and asked about."""
+
+    fitted: list[set] = []
+    asked: list[set] = []
+
+    def fit(self, x, y):
+        SpyLearner.fitted.append(set(x[:, 0].astype(int)))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, x):
+        SpyLearner.asked.append(set(x[:, 0].astype(int)))
+        return np.full((len(x), len(self.classes_)), 1 / len(self.classes_))
+
+
+def test_each_row_is_predicted_by_a_model_that_never_saw_it_or_its_copies(monkeypatch):
+    monkeypatch.setitem(oof_mod.LEARNERS, "spy", lambda seed: SpyLearner())
+    SpyLearner.fitted, SpyLearner.asked = [], []
+    n = 120
+    labels = np.arange(n) % 3
+    groups = np.arange(n) // 2  # rows 2i and 2i+1 are copies
+    features = np.arange(n, dtype=np.float64)[:, None]
+    result = out_of_fold_probs(features, labels, groups, n_folds=4, learner="spy",
+                               calibrate=False)
+    assert len(SpyLearner.fitted) == len(SpyLearner.asked) == 4
+    for k, (seen, asked) in enumerate(zip(SpyLearner.fitted, SpyLearner.asked)):
+        assert not seen & asked
+        assert not {g for g in groups[list(seen)]} & {g for g in groups[list(asked)]}
+        assert asked == set(np.flatnonzero(result.folds == k))
+        assert seen == set(result.train_rows[k])
+    assert sorted(set().union(*SpyLearner.asked)) == list(range(n))
+
+
+def test_logreg_oof_is_calibrated_probabilities_and_finds_flipped_labels():
+    rng = np.random.default_rng(1)
+    truth = np.repeat(np.arange(3), 100)
+    features = rng.normal(size=(300, 5)) + 3 * np.eye(3, 5)[truth]
+    given = truth.copy()
+    flipped = rng.choice(300, 15, replace=False)
+    given[flipped] = (truth[flipped] + 1) % 3
+    for learner in ("logreg", "knn"):
+        result = out_of_fold_probs(features, given, np.arange(300), n_folds=5,
+                                   learner=learner, seed=0)
+        assert result.probs.shape == (300, 3)
+        np.testing.assert_allclose(result.probs.sum(1), 1, atol=1e-6)
+        assert (result.probs.argmax(1) == truth).mean() > 0.9, learner
+        p_given = result.probs[np.arange(300), given]
+        assert np.median(p_given[flipped]) < 0.2 < np.median(np.delete(p_given, flipped))
+        assert 0 < result.probs.min() and result.probs.max() < 1  # calibrated, never 0 or 1
+    with pytest.raises(RegistryError, match=r"^unknown OOF learner 'svm'; choose one of: "
+                                            r"knn, logreg$"):
+        out_of_fold_probs(features, given, np.arange(300), learner="svm")
+
+
+def test_class_missing_from_a_fold_gets_zero_probability_there():
+    features = np.arange(40, dtype=float)[:, None]
+    labels = np.array([0] * 19 + [1] * 19 + [2, 2])  # class 2: one group of two copies
+    groups = np.arange(40)
+    groups[39] = groups[38]
+    result = out_of_fold_probs(features, labels, groups, n_folds=2, calibrate=False)
+    fold_of_2 = result.folds[38]
+    assert np.all(result.probs[result.folds == fold_of_2, 2] == 0)
+    np.testing.assert_allclose(result.probs.sum(1), 1)
+
+
+# -- losses -----------------------------------------------------------------------------
+
+LOGITS = torch.tensor([[0.0, math.log(3.0)]])  # softmax = [1/4, 3/4]
+TARGET = torch.tensor([1])
+
+
+def _loss(name, **params):
+    return float(make_loss(name, **params)(LOGITS, TARGET))
+
+
+def test_losses_match_their_formulas_on_hand_computed_cases():
+    ce = -math.log(0.75)
+    assert _loss("cross_entropy") == pytest.approx(ce)
+    assert _loss("label_smoothing", smoothing=0.2) == pytest.approx(
+        0.8 * ce + 0.2 * (-math.log(0.25) - math.log(0.75)) / 2)
+    assert _loss("taylor_cross_entropy", order=1) == pytest.approx(0.25)
+    assert _loss("taylor_cross_entropy", order=2) == pytest.approx(0.25 + 0.25**2 / 2)
+    assert _loss("symmetric_cross_entropy", alpha=0.1, beta=1.0) == pytest.approx(
+        0.1 * ce - math.log(1e-4) * 0.25, rel=1e-5)
+    # bi-tempered, t2 = 1 (plain softmax), t1 = 0.5: log_t(x) = 2 (sqrt(x) - 1)
+    expected = -2 * (math.sqrt(0.75) - 1) - (1 - 0.75**1.5) / 1.5 + 0.25**1.5 / 1.5
+    assert _loss("bi_tempered", t1=0.5, t2=1.0) == pytest.approx(expected, rel=1e-5)
+    # focal-cosine on logits (3, 4): cos to e_1 = 0.8; p = softmax(0.6, 0.8)
+    p = 1 / (1 + math.exp(-0.2))
+    got = float(make_loss("focal_cosine", alpha=1, gamma=2, xi=0.1)(
+        torch.tensor([[3.0, 4.0]]), TARGET))
+    assert got == pytest.approx(0.2 + 0.1 * (1 - p) ** 2 * -math.log(p), rel=1e-5)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("label_smoothing", {"smoothing": 0.0}),
+    ("bi_tempered", {"t1": 1.0, "t2": 1.0}),
+    ("symmetric_cross_entropy", {"alpha": 1.0, "beta": 0.0}),
+    ("taylor_cross_entropy", {"order": 400}),
+])
+def test_losses_reduce_to_cross_entropy(name, params):
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 5, generator=gen) * 0.5
+    targets = torch.randint(0, 5, (8,), generator=gen)
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    got, want = make_loss(name, **params)(a, targets), make_loss("cross_entropy")(b, targets)
+    got.backward()
+    want.backward()
+    assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-4)
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-5)
+
+
+def test_tempered_softmax_normalises_with_heavier_tails_and_correct_gradient():
+    logits = torch.tensor([[2.0, 0.5, -1.0, -3.0]], requires_grad=True)
+    p = tempered_softmax(logits, 1.5)
+    assert float(p.detach().sum()) == pytest.approx(1.0, abs=1e-5)
+    assert float(p[0, 3].detach()) > float(torch.softmax(logits.detach(), 1)[0, 3])  # heavy tail
+    (p[0, 0]).backward()
+    eps, numeric = 1e-3, []
+    for k in range(4):
+        bumped = logits.detach().clone()
+        bumped[0, k] += eps
+        numeric.append((float(tempered_softmax(bumped, 1.5)[0, 0]) - float(p[0, 0].detach())) / eps)
+    np.testing.assert_allclose(logits.grad[0].numpy(), numeric, atol=5e-3)
+
+
+def test_loss_registry_and_bad_parameters():
+    assert list_losses() == ["bi_tempered", "cross_entropy", "focal_cosine", "label_smoothing",
+                             "symmetric_cross_entropy", "taylor_cross_entropy"]
+    with pytest.raises(RegistryError, match=r"^unknown loss 'mae'; choose one of: bi_tempered, "):
+        make_loss("mae")
+    with pytest.raises(ConfigError, match=r"needs 0 < t1 <= 1 <= t2, got t1=1.2, t2=0.8"):
+        make_loss("bi-tempered", t1=1.2, t2=0.8)
+
+
+# -- augmentation -----------------------------------------------------------------------
+
+def test_augmentation_is_seeded_and_keeps_shape_and_range():
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert list_augmentations() == ["flips", "light", "none", "strong"]
+    assert torch.equal(augment_batch(x, get_augmentation("none"), torch.Generator()), x)
+    for name in ("light", "strong"):
+        a = augment_batch(x, get_augmentation(name), torch.Generator().manual_seed(1))
+        b = augment_batch(x, get_augmentation(name), torch.Generator().manual_seed(1))
+        assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+        assert a.min() >= 0 and a.max() <= 1
+    assert get_augmentation("flips").tta_views() == ["none", "hflip", "vflip"]
+    assert get_augmentation("light").tta_views() == ["none"]  # digits must not be flipped
+    with pytest.raises(RegistryError, match=r"^unknown augmentation preset 'mixup'"):
+        get_augmentation("mixup")
+
+
+# -- full mode --------------------------------------------------------------------------
+
+def _colour_images(n=48, size=12, seed=0):
+    """Three classes told apart by colour: red, green, blue squares with noise."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = np.arange(n) % 3
+    images = torch.randint(0, 60, (n, 3, size, size), generator=gen, dtype=torch.uint8)
+    for i, c in enumerate(labels):
+        images[i, c] += 150
+    return images, labels
+
+
+TINY = TrainConfig(model="small_cnn", image_size=12, epochs=2, batch_size=16, lr=1e-2,
+                   augment="none", device="cpu")
+
+
+def test_training_resumes_after_an_interrupted_fold_with_identical_oof(tmp_path):
+    images, labels = _colour_images()
+    groups = np.arange(len(labels))
+    full = out_of_fold_probs(images, labels, groups, n_folds=3, seed=5, train_config=TINY,
+                             checkpoint_dir=tmp_path / "a")
+    assert all(not s["resumed"] for s in full.fold_scores)
+
+    def stop_in_fold_2(done, total, description):
+        if description.startswith("fold 2/3"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        out_of_fold_probs(images, labels, groups, n_folds=3, seed=5, train_config=TINY,
+                          checkpoint_dir=tmp_path / "b", progress=stop_in_fold_2)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["fold0.pt"]
+    steps = []
+    resumed = out_of_fold_probs(images, labels, groups, n_folds=3, seed=5, train_config=TINY,
+                                checkpoint_dir=tmp_path / "b",
+                                progress=lambda d, t, desc: steps.append(desc))
+    assert [s["resumed"] for s in resumed.fold_scores] == [True, False, False]
+    assert steps[0] == "fold 1/3 (checkpoint)" and "fold 2/3 epoch 1/2" in steps
+    np.testing.assert_array_equal(resumed.probs, full.probs)
+    # a checkpoint of another run (other seed) is not reused
+    other = out_of_fold_probs(images, labels, groups, n_folds=3, seed=6, train_config=TINY,
+                              checkpoint_dir=tmp_path / "b")
+    assert not any(s["resumed"] for s in other.fold_scores)
+
+
+def test_trained_folds_never_see_their_validation_rows(tmp_path):
+    images, labels = _colour_images(n=60)
+    groups = np.arange(60) // 3  # triples of copies
+    result = out_of_fold_probs(images, labels, groups, n_folds=3, seed=0, train_config=TINY,
+                               checkpoint_dir=tmp_path)
+    for k, train in enumerate(result.train_rows):
+        val = np.flatnonzero(result.folds == k)
+        saved = torch.load(tmp_path / f"fold{k}.pt", weights_only=False)
+        np.testing.assert_array_equal(saved["train_rows"], train)
+        np.testing.assert_array_equal(saved["val_rows"], val)
+        assert not set(groups[train]) & set(groups[val])
+    np.testing.assert_allclose(result.probs.sum(1), 1, atol=1e-5)
+    assert (result.probs.argmax(1) == labels).mean() > 0.9  # colour is easy to learn
+
+
+def test_train_config_errors():
+    with pytest.raises(RegistryError, match=r"^unknown model 'no_such_net'; choose one of: "
+                                            r"<any timm model name>, small_cnn"):
+        TrainConfig(model="no_such_net").resolved()
+    with pytest.raises(ConfigError, match=r"trains from scratch; --weights and --pretrained "
+                                          r"need a timm model"):
+        from labelclean.training import build_classifier
+
+        build_classifier("small_cnn", 3, image_size=32, pretrained=True)
+    import timm
+
+    timm_side = timm.models.get_pretrained_cfg("resnet10t").input_size[-1]
+    assert TrainConfig(model="resnet10t").resolved().image_size == timm_side
+    assert TrainConfig().resolved().image_size == 32
+
+
+def test_a_timm_model_trains_too():
+    from labelclean.training import build_classifier
+
+    net, source = build_classifier("test_vit", 3, image_size=32)
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3) and source.startswith("random-init")
+
+
+# -- the stage and the CLI --------------------------------------------------------------
+
+@pytest.fixture
+def project(small_demo, tmp_path, cli):
+    data = tmp_path / "data"
+    shutil.copytree(small_demo.root, data)
+    assert cli("init", "--images", data / "train_images", "--labels",
+               data / "labels.csv").exit_code == 0
+    assert cli("scan").exit_code == 0
+    return data
+
+
+def test_cli_oof_writes_oof_csv_that_noise_reads(project, cli, tmp_path):
+    result = cli("oof", "--epochs", "1", "--folds", "3", "--image-size", "16")
+    assert result.exit_code == 0, result.output
+    assert "from training small_cnn" in result.output and "fold 3: validation" in result.output
+    table = pd.read_csv(tmp_path / ".labelclean/oof.csv", dtype={"image_id": str})
+    truth = pd.read_csv(project / "truth.csv", dtype={"image_id": str})
+    assert list(table.columns) == ["image_id", "label", "fold"] + [str(c) for c in range(10)]
+    readable = truth.loc[~truth["unreadable"], "image_id"]
+    assert sorted(table["image_id"]) == sorted(readable)
+    assert table.set_index("image_id")["label"].to_dict() == truth.set_index(
+        "image_id").loc[readable, "given_label"].to_dict()
+    fold = table.set_index("image_id")["fold"]
+    exact = truth[truth["duplicate_kind"] == "exact-bytes"]
+    assert len(exact) and (fold[exact["image_id"]].to_numpy()
+                           == fold[exact["duplicate_of"]].to_numpy()).all()
+    folds_json = pd.read_json(tmp_path / ".labelclean/oof_folds.json", typ="series")
+    assert len(folds_json["fold_scores"]) == 3
+    again = cli("oof", "--epochs", "1", "--folds", "3", "--image-size", "16")
+    assert "unchanged, reused" in again.output
+    noise = cli("noise")
+    assert noise.exit_code == 0, noise.output
+
+
+def test_cli_oof_errors(project, cli):
+    result = cli("oof", "--loss", "nope")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: unknown loss 'nope'; choose one of: bi_tempered, cross_entropy, focal_cosine, "
+        "label_smoothing, symmetric_cross_entropy, taylor_cross_entropy")
+    result = cli("oof", "--from", "pixels")
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --from must be auto, embeddings or train, not 'pixels'")
+    result = cli("oof", "--from", "embeddings")
+    assert result.exit_code == 1
+    assert "; run 'labelclean embed' first" in result.output
+    result = cli("oof", "--folds", "1", "--epochs", "1")
+    assert result.output.strip().splitlines()[-1] == "Error: --folds must be at least 2, not 1"
+
+
+def test_cli_oof_without_a_scan_says_run_scan(cli, small_demo):
+    result = cli("oof", "--images", small_demo.images, "--labels", small_demo.labels)
+    assert result.exit_code == 1
+    assert "run 'labelclean scan' first" in result.output
+
+
+@pytest.mark.slow
+def test_fast_mode_from_embeddings_through_the_cli(project, cli, tmp_path):
+    assert cli("embed", "--model", "test_vit", "--no-pretrained", "--image-size", "32",
+               "--workers", "0").exit_code == 0
+    result = cli("oof", "--learner", "knn")
+    assert result.exit_code == 0, result.output
+    assert "from embeddings (test_vit)" in result.output
+    table = pd.read_csv(tmp_path / ".labelclean/oof.csv")
+    np.testing.assert_allclose(table[[str(c) for c in range(10)]].sum(1), 1, atol=1e-4)
