@@ -22,34 +22,34 @@ def _opt(help_text: str, *names: str):
 def oof(
     images: ImagesOpt = None, labels: LabelsOpt = None, workdir: WorkdirOpt = None,
     config: ConfigOpt = None, force: ForceOpt = False,
-    folds: Annotated[Optional[int], _opt("Number of folds [default: 5].", "--folds")] = None,
-    seed: Annotated[Optional[int], _opt("Seed of folds and training [default: 0].",
+    folds: Annotated[Optional[int], _opt("Number of folds (default: 5).", "--folds")] = None,
+    seed: Annotated[Optional[int], _opt("Seed of folds and training (default: 0).",
                                         "--seed")] = None,
     source: Annotated[Optional[str], _opt(
         "embeddings (a classifier on 'labelclean embed' output, seconds) or train (k-fold "
-        "training on the images) [default: embeddings if they exist, else train].",
+        "training on the images) (default: embeddings if they exist, else train).",
         "--from")] = None,
     learner: Annotated[Optional[str], _opt(
-        "Classifier on embeddings: logreg or knn [default: logreg].", "--learner")] = None,
+        "Classifier on embeddings: logreg or knn (default: logreg).", "--learner")] = None,
     embed_model: Annotated[Optional[str], _opt(
-        "Which embeddings to use [default: the newest].", "--embeddings")] = None,
+        "Which embeddings to use (default: the newest).", "--embeddings")] = None,
     no_calibrate: Annotated[bool, typer.Option(
         "--no-calibrate", help="Skip temperature scaling of the embedding classifier.")] = False,
     model: Annotated[Optional[str], _opt(
-        "Model to train: small_cnn, small_cnn_wide or any timm name [default: small_cnn].",
+        "Model to train: small_cnn, small_cnn_wide or any timm name (default: small_cnn).",
         "--model")] = None,
     image_size: Annotated[Optional[int], _opt(
-        "Training image side in pixels [default: the model's].", "--image-size")] = None,
-    epochs: Annotated[Optional[int], _opt("Epochs per fold [default: 10].", "--epochs")] = None,
-    batch_size: Annotated[Optional[int], _opt("Batch size [default: 64].",
+        "Training image side in pixels (default: the model's).", "--image-size")] = None,
+    epochs: Annotated[Optional[int], _opt("Epochs per fold (default: 10).", "--epochs")] = None,
+    batch_size: Annotated[Optional[int], _opt("Batch size (default: 64).",
                                               "--batch-size")] = None,
-    lr: Annotated[Optional[float], _opt("Peak learning rate of AdamW [default: 0.003].",
+    lr: Annotated[Optional[float], _opt("Peak learning rate of AdamW (default: 0.003).",
                                         "--lr")] = None,
     loss: Annotated[Optional[str], _opt(
-        f"Training loss: {LOSS_NAMES} [default: label_smoothing].", "--loss")] = None,
+        f"Training loss: {LOSS_NAMES} (default: label_smoothing).", "--loss")] = None,
     augment: Annotated[Optional[str], _opt(
         "Augmentation preset: none, light (crop + colour, keeps orientation), flips (+ flips "
-        "and transpose), strong [default: light].", "--augment")] = None,
+        "and transpose), strong (default: light).", "--augment")] = None,
     no_tta: Annotated[bool, typer.Option(
         "--no-tta", help="Predict without averaging the flips the preset trained on.")] = False,
     pretrained: Annotated[bool, typer.Option(
@@ -57,37 +57,27 @@ def oof(
     ] = False,
     weights: Annotated[Optional[Path], _opt("Start a timm model from this weights file.",
                                             "--weights")] = None,
-    device: Annotated[Optional[str], _opt("auto, cpu, cuda or mps [default: auto].",
+    device: Annotated[Optional[str], _opt("auto, cpu, cuda or mps (default: auto).",
                                           "--device")] = None,
     workers: Annotated[Optional[int], _opt(
-        "Image-loading processes when images do not fit in memory [default: 0].",
+        "Image-loading processes when images do not fit in memory (default: 0).",
         "--workers")] = None,
 ) -> None:
     """Out-of-fold class probabilities for every labeled image (oof.csv), folds grouped by
     duplicate group so no copy of an image is ever scored by a model that saw it."""
-    from labelclean.oof import run_oof
-    from labelclean.training import TrainConfig
+    from labelclean.oof import run_oof_with_settings
 
     project = load(config, images, labels, workdir)
-
-    def opt(name, value, default):
-        return project.option("oof", name, value, default)
-
-    train = TrainConfig(
-        model=opt("model", model, "small_cnn"), image_size=opt("image_size", image_size, None),
-        epochs=opt("epochs", epochs, 10), batch_size=opt("batch_size", batch_size, 64),
-        lr=opt("lr", lr, 3e-3), loss=opt("loss", loss, "label_smoothing"),
-        augment=opt("augment", augment, "light"), tta=not opt("no_tta", no_tta or None, False),
-        pretrained=opt("pretrained", pretrained or None, False),
-        weights=str(w) if (w := opt("weights", weights, None)) else None,
-        device=opt("device", device, "auto"), workers=opt("workers", workers, 0))
+    given = {"folds": folds, "seed": seed, "from": source, "learner": learner,
+             "embeddings": embed_model, "no_calibrate": no_calibrate or None, "model": model,
+             "image_size": image_size, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+             "loss": loss, "augment": augment, "no_tta": no_tta or None,
+             "pretrained": pretrained or None, "weights": str(weights) if weights else None,
+             "device": device, "workers": workers}
+    settings = {**project.stages.get("oof", {}),
+                **{k: v for k, v in given.items() if v is not None}}
     with progress_bar("oof") as progress:
-        run = run_oof(project.workdir, source=opt("from", source, "auto"),
-                      n_folds=opt("folds", folds, 5), seed=opt("seed", seed, 0),
-                      learner=opt("learner", learner, "logreg"),
-                      calibrate=not opt("no_calibrate", no_calibrate or None, False),
-                      embeddings_model=opt("embeddings", embed_model, None),
-                      train_config=train, force=force, progress=progress)
+        run = run_oof_with_settings(project.workdir, settings, force=force, progress=progress)
     print_oof_summary(run)
 
 

@@ -25,6 +25,11 @@ def stage_line(run) -> str:
                   f"{s['label_conflicts']:,} label conflicts")
     elif run.name == "embed":
         detail = f"{r.meta['n']:,} x {r.meta['dim']} with {r.meta['model']}"
+    elif run.name == "oof":
+        s = r.summary
+        source = "embeddings" if s["source"] == "embeddings" else "training"
+        detail = (f"{s['rows']:,} images, {s['folds']} folds from {source}, "
+                  f"{s['accuracy']:.3f} agreement with the given labels")
     elif run.name == "noise":
         counts = r.result.counts()["action"]
         detail = (f"{r.result.n_label_issues:,} label issues; "

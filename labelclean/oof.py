@@ -460,3 +460,24 @@ def _reuse(wd) -> OOFRun:
     summary = json.loads(wd.path(OOF_FOLDS).read_text())
     table = pd.read_csv(wd.path(OOF), dtype={"image_id": str}, keep_default_na=False)
     return OOFRun(table=table, summary=summary, path=wd.path(OOF), reused=True)
+
+
+def run_oof_with_settings(workdir: str | Path, settings: dict[str, Any], *, force: bool = False,
+                          progress: ProgressFn | None = None) -> OOFRun:
+    """:func:`run_oof` from an ``[oof]`` table whose keys are the CLI's long option names
+    (``from``, ``folds``, ``learner``, ``model``, ``epochs``, ``no_tta``, ...)."""
+    from .training import TrainConfig
+
+    s = {k.replace("-", "_"): v for k, v in settings.items() if v is not None}
+    train = TrainConfig(
+        model=s.get("model", "small_cnn"), image_size=s.get("image_size"),
+        epochs=s.get("epochs", 10), batch_size=s.get("batch_size", 64), lr=s.get("lr", 3e-3),
+        loss=s.get("loss", "label_smoothing"), augment=s.get("augment", "light"),
+        tta=not s.get("no_tta", False), pretrained=bool(s.get("pretrained", False)),
+        weights=str(s["weights"]) if s.get("weights") else None,
+        device=s.get("device", "auto"), workers=s.get("workers", 0))
+    return run_oof(workdir, source=s.get("from", "auto"), n_folds=s.get("folds", 5),
+                   seed=s.get("seed", 0), learner=s.get("learner", "logreg"),
+                   calibrate=not s.get("no_calibrate", False),
+                   embeddings_model=s.get("embeddings"), train_config=train, force=force,
+                   progress=progress)

@@ -78,6 +78,13 @@ def _embed(project: Project, dataset: Dataset, force: bool, progress: ProgressFn
     return job.run(progress)
 
 
+def _oof(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
+    from .oof import run_oof_with_settings
+
+    return run_oof_with_settings(project.workdir, project.stages.get("oof", {}), force=force,
+                                 progress=progress)
+
+
 def _noise(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
     from .noise import DEFAULTS, run_noise
 
@@ -104,7 +111,7 @@ def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressF
 
 
 RUNNERS: dict[str, Callable[[Project, Dataset, bool, ProgressFn | None], Any]] = {
-    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "noise": _noise, "report": _report,
+    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "oof": _oof, "noise": _noise, "report": _report,
 }
 
 
@@ -164,8 +171,11 @@ def _named(progress: ProgressFn | None, stage: str) -> ProgressFn | None:
 
 # -- the demo ------------------------------------------------------------------------------
 
+#: The offline demo has no pretrained weights, so it skips ``embed`` and makes its OOF by
+#: k-fold training of a small CNN (random-init embeddings are too weak to classify with).
 DEMO_SETTINGS: dict[str, dict[str, Any]] = {
     "run": {"skip": ["embed"]},
+    "oof": {"from": "train"},
 }
 
 
