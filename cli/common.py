@@ -47,29 +47,37 @@ def load_dataset_of(project):
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, driven by the library's ``progress(done, total)``."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """A rich progress bar on stderr, driven by the library's ``progress(done, total)``.
+
+    The bar appears on the first update, so a command that fails before doing any work
+    prints its ``Error:`` line and nothing else.
+    """
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=None, rate="")
-        start = time.perf_counter()
+    bar = Progress(*columns, console=err, transient=True)
+    state: dict = {}
 
-        def update(done: int, total: int, desc: str = "") -> None:
-            elapsed = time.perf_counter() - start
-            rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
-            bar.update(task, completed=done, total=total, description=desc or description,
-                       rate=rate)
+    def update(done: int, total: int, desc: str = "") -> None:
+        now = time.perf_counter()
+        if "task" not in state or desc != state.get("desc"):
+            if "task" not in state:
+                bar.start()
+            else:
+                bar.remove_task(state["task"])
+            state.update(task=bar.add_task(desc or description, total=None, rate=""),
+                         desc=desc, start=now)
+        elapsed = now - state["start"]
+        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
+        bar.update(state["task"], completed=done, total=total, rate=rate)
 
+    try:
         yield update
+    finally:
+        if "task" in state:
+            bar.stop()
 
 
 def plural(n: int, word: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,6 +20,9 @@ def demo(
     out_dir: Annotated[Path, typer.Option(
         "--out", help="Folder for the demo dataset and its work directory.")] = Path(
         "labelclean-demo"),
+    n_images: Annotated[Optional[int], typer.Option(
+        "--n-images", min=50, max=1797, help="Original images in a new demo dataset "
+                                             "(default: all 1,797).", show_default=False)] = None,
     force: ForceOpt = False,
 ) -> None:
     """Build a demo dataset with known problems, run every stage on it, and score the result."""
@@ -28,7 +31,7 @@ def demo(
     out.print(f"Demo dataset: {out_dir}/ (handwritten digits as photos, with injected label "
               "noise, duplicates and broken files)")
     with progress_bar("demo") as progress:
-        result = run_demo(out_dir, force=force, progress=progress,
+        result = run_demo(out_dir, n_images=n_images, force=force, progress=progress,
                           on_stage=lambda r: out.print(stage_line(r), markup=False))
     out.print("Against the injected truth:")
     for name, value in result.scores.items():

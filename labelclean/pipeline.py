@@ -111,7 +111,8 @@ def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressF
 
 
 RUNNERS: dict[str, Callable[[Project, Dataset, bool, ProgressFn | None], Any]] = {
-    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "oof": _oof, "noise": _noise, "report": _report,
+    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "oof": _oof, "noise": _noise,
+    "report": _report,
 }
 
 
@@ -186,14 +187,19 @@ class DemoResult:
     root: Path
 
 
-def prepare_demo(out: str | Path) -> Project:
-    """Build the demo dataset in ``out`` (once) with its project file; return the project."""
+def prepare_demo(out: str | Path, n_images: int | None = None) -> Project:
+    """Build the demo dataset in ``out`` (once) with its project file; return the project.
+
+    ``n_images`` originals (default: all 1,797 digits); copies scale with it.
+    """
     from .datasets import make_demo
 
     out = Path(out)
     config = out / PROJECT_FILE
     if not (out / "truth.csv").exists():
-        make_demo(out)
+        scale = 1.0 if n_images is None else n_images / 1797
+        make_demo(out, n_images=n_images, n_exact=max(2, round(60 * scale)),
+                  n_near=max(4, round(120 * scale)))
     if not config.exists():
         spec = DatasetSpec(images=out / "train_images", labels=out / "labels.csv",
                            class_names=out / "classes.json")
@@ -201,10 +207,11 @@ def prepare_demo(out: str | Path) -> Project:
     return load_project(config)
 
 
-def run_demo(out: str | Path, *, force: bool = False, progress: ProgressFn | None = None,
+def run_demo(out: str | Path, *, n_images: int | None = None, force: bool = False,
+             progress: ProgressFn | None = None,
              on_stage: Callable[[StageRun], None] | None = None) -> DemoResult:
     """Build the demo dataset, run the pipeline on it, and score it against the truth."""
-    project = prepare_demo(out)
+    project = prepare_demo(out, n_images)
     pipeline = run_pipeline(project, force=force, progress=progress, on_stage=on_stage)
     truth = pd.read_csv(Path(out) / "truth.csv", dtype={"image_id": str})
     return DemoResult(pipeline=pipeline, scores=score_against_truth(project.workdir, truth),
