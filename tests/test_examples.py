@@ -36,3 +36,26 @@ def test_cassava_walkthrough(example, tmp_path, capsys):
     dropped = set(reviewed.loc[reviewed["action"] == "drop", "image_id"])
     assert dropped and dropped.isdisjoint(clean["image_id"])
     assert (out / ".labelclean" / "report" / "index.html").exists()
+
+
+def test_imagefolder_walkthrough(example, tmp_path, capsys):
+    out = example("imagefolder_walkthrough").main(["--out", str(tmp_path), "--n-images", "120",
+                                                  "--epochs", "2"])
+    printed = capsys.readouterr().out
+    assert "$ labelclean run --skip embed" in printed
+    for stage in ("scan", "dedupe", "oof", "noise", "report"):
+        assert f"\n  {stage} " in printed, stage
+    clean = pd.read_csv(out / ".labelclean" / "clean.csv", dtype=str)
+    assert list(clean.columns) == ["image_id", "label"]
+    assert clean["image_id"].str.match(r"^(zero|one|two|three|four|five|six|seven|eight|nine)/")\
+        .all()
+    assert (clean["image_id"].str.split("/").str[0] == clean["label"]).mean() > 0.5
+
+
+def test_python_api(example, tmp_path):
+    results = example("python_api").main(["--out", str(tmp_path), "--n-images", "120"])
+    noise, oof = results["noise"], results["oof"]
+    assert oof.probs.shape[1] == 10
+    assert set(noise.manifest["action"]) <= {"keep", "relabel", "drop", "review"}
+    assert len(results["duplicates"]) > 0
+    assert results["report"].path.exists()
