@@ -66,6 +66,8 @@ def pair_scores(found: set[frozenset], truth: set[frozenset]) -> tuple[float, fl
 
 
 def run_labelclean(folder: Path, workdir: Path) -> tuple[float, set[frozenset]]:
+    import faiss  # noqa: F401  (imported before timing, as imagededup's modules are)
+
     shutil.rmtree(workdir, ignore_errors=True)
     start = time.perf_counter()
     scan_dataset(load_dataset(folder), workdir, hash_methods=("phash",))

@@ -316,6 +316,13 @@ def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
                             min_correlation=_PIXEL_CANDIDATE[0],
                             max_difference=_PIXEL_CANDIDATE[1], max_shift=0.0)
     maybe = np.flatnonzero(same_size)[ok]
+    # Two JPEGs with the same pixels have the same draft-decoded thumbnail, bit for bit:
+    # only pairs of other formats, or with identical thumbnails, are worth a full decode.
+    fmt = index["format"].astype(str).to_numpy()
+    both_jpeg = (fmt[i[maybe]] == "JPEG") & (fmt[j[maybe]] == "JPEG")
+    same_thumb = np.array([np.array_equal(thumbs[a], thumbs[b])
+                           for a, b in zip(i[maybe], j[maybe])], dtype=bool)
+    maybe = maybe[~both_jpeg | same_thumb]
     paths = index["path"].to_numpy()
     for row in np.unique(np.concatenate([i[maybe], j[maybe]])):
         digests[int(row)] = pixel_digest(Path(images_root) / paths[row])

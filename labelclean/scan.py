@@ -31,7 +31,7 @@ THUMBS = "thumbs.npy"
 #: Side of the greyscale thumbnails kept for near-duplicate verification.
 THUMB_SIDE = 32
 #: JPEGs are decoded at the smallest DCT scale that keeps at least this many pixels a side.
-DRAFT_SIDE = 64
+DRAFT_SIDE = 32
 
 
 @dataclass
@@ -159,8 +159,17 @@ def _map(tasks: list[tuple], workers: int | None):
         yield from map(_scan_task, tasks)
         return
     chunksize = max(1, min(64, len(tasks) // (workers * 8)))
+    _warm_up(tasks[0][1])  # forked workers inherit what the parent has loaded
     with ProcessPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(_scan_task, tasks, chunksize=chunksize)
+
+
+def _warm_up(hash_methods: tuple[str, ...]) -> None:
+    """Load PIL's plugins and each hash's lazy imports once, before the workers fork."""
+    Image.init()
+    blank = Image.new("L", (DRAFT_SIDE, DRAFT_SIDE))
+    for method in hash_methods:
+        hash_hex(method, blank)
 
 
 def _dataset_meta(dataset: Dataset) -> dict:
