@@ -76,13 +76,15 @@ def main() -> None:
     text = (f"| {args.n:,} x {args.dim} float16 | {args.groups:,} ({len(true_pairs):,} pairs) "
             f"| {seconds:.1f} | {peak_mb:,.0f} | {precision:.4f} | {recall:.4f} "
             f"| {exact_groups:,} | {os.cpu_count()} |")
-    print("| vectors | planted groups | seconds | peak RSS MB | pair precision | pair recall "
-          "| groups found exactly | cores |\n"
-          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    header = ("| vectors | planted groups | seconds | peak RSS MB | pair precision | pair recall "
+              "| groups found exactly | cores |\n"
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(header)
     print(text)
     if args.report:
+        new_file = not args.report.exists()
         with open(args.report, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+            fh.write((header + "\n" if new_file else "") + text + "\n")
 
 
 if __name__ == "__main__":
