@@ -11,10 +11,26 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from labelclean.errors import LabelcleanError
 
+#: Commands in the order a user runs them (``--help`` lists them so).
+COMMAND_ORDER = ("init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "run",
+                 "demo")
+
+
+class PipelineOrderGroup(TyperGroup):
+    """Lists commands in pipeline order rather than in the order they were registered."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
 app = typer.Typer(
+    cls=PipelineOrderGroup,
     name="labelclean",
     help="Find duplicates, wrong labels and broken files in an image-classification "
          "dataset, review them in a gallery, and write a cleaned labels file.",

@@ -50,7 +50,8 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
     """A rich progress bar on stderr, driven by the library's ``progress(done, total)``.
 
     The bar appears on the first update, so a command that fails before doing any work
-    prints its ``Error:`` line and nothing else.
+    prints its ``Error:`` line and nothing else; when stderr is not a terminal (a log file,
+    a pipe, CI) there is no bar at all, so logs hold no redraws or stray blank lines.
     """
     from rich.progress import (
         BarColumn,
@@ -63,7 +64,7 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    bar = Progress(*columns, console=err, transient=True)
+    bar = Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
     state: dict = {}
 
     def update(done: int, total: int, desc: str = "") -> None:

@@ -63,8 +63,11 @@ def oof(
         "Image-loading processes when images do not fit in memory (default: 0).",
         "--workers")] = None,
 ) -> None:
-    """Out-of-fold class probabilities for every labeled image (oof.csv), folds grouped by
-    duplicate group so no copy of an image is ever scored by a model that saw it."""
+    """Out-of-fold class probabilities for every labeled image (oof.csv).
+
+    Folds are grouped by duplicate group, so no copy of an image is ever scored by a model
+    that saw it.
+    """
     from labelclean.oof import run_oof_with_settings
 
     project = load(config, images, labels, workdir)

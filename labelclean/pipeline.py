@@ -78,6 +78,20 @@ def _embed(project: Project, dataset: Dataset, force: bool, progress: ProgressFn
     return job.run(progress)
 
 
+def _embed_in_run(project: Project, dataset: Dataset, force: bool,
+                  progress: ProgressFn | None):
+    """The embed stage, its weights error extended with the fixes that fit ``run``."""
+    from .errors import WeightsError
+
+    try:
+        return _embed(project, dataset, force, progress)
+    except WeightsError as exc:
+        raise WeightsError(
+            f"{exc}. In 'labelclean run', set them in {PROJECT_FILE} ([embed] weights = "
+            "\"FILE\", or no_pretrained = true), or leave the stage out: 'labelclean run "
+            "--skip embed' (oof then trains its own model)") from None
+
+
 def _oof(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
     from .oof import run_oof_with_settings
 
@@ -111,7 +125,7 @@ def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressF
 
 
 RUNNERS: dict[str, Callable[[Project, Dataset, bool, ProgressFn | None], Any]] = {
-    "scan": _scan, "dedupe": _dedupe, "embed": _embed, "oof": _oof, "noise": _noise,
+    "scan": _scan, "dedupe": _dedupe, "embed": _embed_in_run, "oof": _oof, "noise": _noise,
     "report": _report,
 }
 

@@ -58,3 +58,20 @@ def test_full_demo_meets_the_headline_targets(cli):
     assert scores["duplicate_pair_precision"] >= 0.95
     assert scores["duplicate_pair_recall"] >= 0.95
     assert scores["relabel_accuracy"] >= 0.9
+
+
+def test_run_offline_without_weights_says_how_to_configure_or_skip_embed(
+        cli, tmp_path, small_demo, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert cli("init", "--images", small_demo.images, "--labels",
+               small_demo.labels).exit_code == 0
+    result = cli("run", "--stages", "scan,embed")
+    assert result.exit_code == 1
+    assert "scan" in result.stdout and "Traceback" not in result.output
+    assert result.stderr.startswith("Error: no pretrained weights for model ")
+    assert result.stderr.endswith(
+        "In 'labelclean run', set them in labelclean.toml ([embed] weights = \"FILE\", or "
+        "no_pretrained = true), or leave the stage out: 'labelclean run --skip embed' (oof "
+        "then trains its own model)\n")
