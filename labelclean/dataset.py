@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, LabelsFileError
@@ -139,10 +140,13 @@ def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
     delimiter = _detect_delimiter(path, header) if (
         header.strip() not in (id_col, path_col)) else ","
     try:
+        # index_col=False: a trailing delimiter on every row (a common spreadsheet export)
+        # must not turn the first column into the index and shift the others
         table = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
+                            encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL, index_col=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"labels file {path} cannot be parsed: {exc}") from None
+        raise LabelsFileError(f"labels file {path} cannot be parsed: "
+                              f"{str(exc).strip()}") from None
     table.columns = [str(c).strip() for c in table.columns]
     columns = ", ".join(table.columns)
     key_col = path_col or id_col
@@ -160,7 +164,7 @@ def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
     dup = keys.duplicated(keep=False)
     if dup.any():
         first = keys[dup].iloc[0]
-        rows = [int(i) + 2 for i in keys.index[keys == first][:3]]
+        rows = [int(i) + 2 for i in np.flatnonzero((keys == first).to_numpy())[:3]]
         raise LabelsFileError(
             f"labels file {path}: image id '{first}' appears {int((keys == first).sum())} times "
             f"(rows {', '.join(map(str, rows))}); each image must have exactly one row")
@@ -225,7 +229,8 @@ def load_dataset(images: str | Path, labels: str | Path | None = None, *,
 
 
 def _from_folder(root: Path, files: list[str]) -> Dataset:
-    labels = [f.split("/", 1)[0] if "/" in f else None for f in files]
+    # folder names parsed like a labels column: '0'..'9' become ints, as index.csv reads back
+    labels = parse_labels(f.split("/", 1)[0] if "/" in f else None for f in files)
     kind = "imagefolder" if any(lbl is not None for lbl in labels) else "unlabeled"
     records = [ImageRecord(image_id=f, path=f, label=lbl,
                            problem=None if is_inside(root, root / f) else OUTSIDE)

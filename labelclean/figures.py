@@ -29,14 +29,16 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def noise_matrix_figure(matrix: np.ndarray, labels: list[str], path: str | os.PathLike) -> Path:
-    """Draw the estimated noise matrix as a heatmap.
+def noise_matrix_figure(joint: np.ndarray, labels: list[str], path: str | os.PathLike) -> Path:
+    """Draw the estimated label noise as a heatmap.
 
-    ``matrix`` has shape (K, K): row = given label, column = estimated true label; each
-    row is shown normalised to sum 1. Off-diagonal mass is noise (higher is worse).
+    ``joint`` (K, K) is cleanlab's confident joint: counts, row = given label, column =
+    estimated true label. Each row is drawn normalised to sum 1, so a cell is the share of
+    the images given label i whose true label is estimated to be j, and the diagonal is 1
+    minus the class's noise rate. Off-diagonal mass is noise (higher is worse).
     """
     plt = _pyplot()
-    m = np.asarray(matrix, dtype=float)
+    m = np.asarray(joint, dtype=float)
     sums = m.sum(axis=1, keepdims=True)
     m = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
     k = len(labels)
@@ -54,7 +56,8 @@ def noise_matrix_figure(matrix: np.ndarray, labels: list[str], path: str | os.Pa
                 if m[i, j] >= 0.005:
                     ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if m[i, j] > 0.55 else "#1d2733")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the given label")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                 label="share of the images with this given label")
     ax.set_title("Estimated noise matrix", fontsize=11)
     return _save(fig, path)
 
@@ -77,7 +80,8 @@ def label_quality_figure(quality: np.ndarray, actions: list[str] | np.ndarray,
             names.append(f"{action} ({int(sel.sum()):,})")
     if stacks:
         ax.hist(stacks, bins=bins, stacked=True, color=colors, label=names)
-        ax.legend(frameon=False, fontsize=8)
+        # beside the axes: the tallest bars sit at both ends of the range
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("label quality (lower is worse)")

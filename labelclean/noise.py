@@ -165,6 +165,8 @@ class NoiseResult:
                                       zip(self.classes, s.noise_rate)} if s else {}),
             "noise_matrix": {"classes": classes,
                              "matrix": np.round(s.noise_matrix, 6).tolist() if s else []},
+            "confident_joint": {"classes": classes,
+                                "matrix": np.round(s.confident_joint, 3).tolist() if s else []},
             "n_label_issues": self.n_label_issues,
             "parameters": self.parameters,
             "versions": versions or {},
@@ -357,6 +359,23 @@ def no_oof_message(workdir: Any) -> str:
             "labels-file order)")
 
 
+def scored_oof_table(frame: pd.DataFrame, probs: np.ndarray,
+                     classes: Sequence[Any]) -> pd.DataFrame:
+    """The probabilities the noise stage scored, as an ``oof.csv`` table.
+
+    ``frame`` holds the labeled images (``image_id, label, readable``), ``probs`` (M, K)
+    their probabilities in the same order. Rows of unreadable images, or without finite
+    probabilities, are left out; ``fold`` is empty (the files read need not have one).
+    """
+    keep = frame["readable"].to_numpy(bool) & np.isfinite(probs).all(axis=1)
+    table = pd.DataFrame({"image_id": frame["image_id"].to_numpy(object)[keep],
+                          "label": frame["label"].to_numpy(object)[keep],
+                          "fold": ""})
+    for j, cls in enumerate(classes):
+        table[str(cls)] = np.round(probs[keep, j], 6)
+    return table
+
+
 def images_frame(dataset: Any, workdir: Any) -> tuple[pd.DataFrame, list[str]]:
     """The labeled images, labels-file order: ``image_id, path, label, readable, error``.
 
@@ -421,14 +440,24 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     ``oof_paths`` default to ``oof.csv`` in ``workdir``. ``decide`` takes the options of
     :func:`find_noise` (``filter_by``, ``rank_by``, ``relabel_threshold``,
     ``review_threshold``). Uses ``index.csv`` (unreadable files) and ``duplicates.csv``
-    when present. Writes ``manifest.csv``, ``clean.csv`` and ``summary.json``.
+    when present. Writes ``manifest.csv``, ``clean.csv``, ``summary.json`` and
+    ``oof_scored.csv`` (the probabilities it scored, which the report shows).
     """
     from pathlib import Path
 
     from .errors import MissingStageError
     from .manifest import as_text, clean_table, labels_table_of, write_manifest
     from .oof_io import load_oof
-    from .workdir import CLEAN, MANIFEST, OOF, SUMMARY, Workdir, write_csv, write_json
+    from .workdir import (
+        CLEAN,
+        MANIFEST,
+        OOF,
+        OOF_SCORED,
+        SUMMARY,
+        Workdir,
+        write_csv,
+        write_json,
+    )
 
     wd = Workdir(workdir)
     labels = labels_table_of(dataset)  # raises for an unlabeled dataset
@@ -456,5 +485,6 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     written = (write_manifest(text, wd.path(MANIFEST)),
                write_csv(clean_table(labels, text), wd.path(CLEAN)),
                write_json(result.summary(versions()), wd.path(SUMMARY)))
-    wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY])
+    write_csv(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED))
+    wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
     return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)

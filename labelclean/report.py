@@ -155,10 +155,10 @@ def _figures(inputs: ReportInputs, out: Path) -> dict[str, str]:
     from .figures import label_quality_figure, noise_matrix_figure
 
     figures: dict[str, str] = {}
-    nm = (inputs.summary or {}).get("noise_matrix") or {}
-    if nm.get("classes") and nm.get("matrix"):
-        labels = [_display(str(c), inputs.class_names) for c in nm["classes"]]
-        noise_matrix_figure(np.asarray(nm["matrix"], dtype=float), labels,
+    joint = (inputs.summary or {}).get("confident_joint") or {}
+    if joint.get("classes") and joint.get("matrix"):
+        labels = [_display(str(c), inputs.class_names) for c in joint["classes"]]
+        noise_matrix_figure(np.asarray(joint["matrix"], dtype=float), labels,
                             out / "noise_matrix.png")
         figures["noise_matrix"] = "assets/figures/noise_matrix.png"
     if inputs.manifest is not None and len(inputs.manifest):

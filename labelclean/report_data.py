@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import ManifestError, OOFError, WorkdirFileError
 from .scan import read_index
-from .workdir import DUPLICATES, MANIFEST, OOF, SUMMARY
+from .workdir import DUPLICATES, MANIFEST, OOF, OOF_SCORED, SUMMARY
 
 MANIFEST_COLUMNS = ["image_id", "path", "given_label", "suggested_label", "action", "reason",
                     "label_quality", "is_label_issue", "duplicate_group"]
@@ -70,7 +70,10 @@ def _check_manifest(table: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
                 class_names: dict[str, str] | None = None) -> ReportInputs:
-    """Read every file the report uses from ``workdir`` (``oof`` overrides ``oof.csv``).
+    """Read every file the report uses from ``workdir``.
+
+    Probabilities come from ``oof`` when given, else ``oof_scored.csv`` (what ``labelclean
+    noise`` scored, whatever OOF files it was given), else ``oof.csv``.
 
     Raises :class:`~labelclean.errors.MissingStageError` when ``index.csv`` is missing and
     a :class:`~labelclean.errors.LabelcleanError` subclass when a present file is malformed.
@@ -91,7 +94,9 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
                                         "run 'labelclean dedupe' again")
     else:
         inputs.missing.append(_note(DUPLICATES, "no duplicate groups", "labelclean dedupe"))
-    path = Path(oof) if oof is not None else root / OOF
+    # the probabilities 'labelclean noise' scored match the manifest; oof.csv may be older
+    path = Path(oof) if oof is not None else next(
+        (p for p in (root / OOF_SCORED, root / OOF) if p.exists()), root / OOF)
     if path.exists():
         inputs.oof = _read_table(path, OOF_META, OOFError, "pass an out-of-fold file with "
                                  "columns image_id, label, fold and one column per class")

@@ -26,6 +26,8 @@ INDEX = "index.csv"
 HASHES = "hashes.csv"
 DUPLICATES = "duplicates.csv"
 OOF = "oof.csv"
+#: the probabilities ``labelclean noise`` scored (aligned, soft-maxed, ensembled): oof.csv format
+OOF_SCORED = "oof_scored.csv"
 MANIFEST = "manifest.csv"
 CLEAN = "clean.csv"
 SUMMARY = "summary.json"

@@ -84,3 +84,26 @@ def test_missing_inputs(tmp_path, images):
         load_dataset(images, tmp_path / "nope.csv")
     with pytest.raises(ConfigError, match="images folder .* does not exist; pass --images DIR"):
         load_dataset(tmp_path / "nowhere")
+
+
+def test_trailing_delimiter_on_every_row_keeps_the_columns(tmp_path, images):
+    labels = write(tmp_path, "image_id,label\na.jpg,1,\nb.jpg,0,\nc.jpg,1,\n")
+    ds = load_dataset(images, labels)
+    assert [(r.image_id, r.label) for r in ds.records] == [("a.jpg", 1), ("b.jpg", 0),
+                                                          ("c.jpg", 1)]
+
+
+def test_duplicate_rows_are_numbered_by_position_with_ragged_rows(tmp_path, images):
+    labels = write(tmp_path, "image_id,label\nb.jpg,0,\na.jpg,1\na.jpg,3\n")
+    with pytest.raises(LabelsFileError, match=r"'a.jpg' appears 2 times \(rows 3, 4\)"):
+        load_dataset(images, labels)
+
+
+def test_numeric_class_folders_are_int_labels_like_a_labels_file(tmp_path):
+    root = tmp_path / "tree"
+    for cls in ("0", "2", "10"):
+        (root / cls).mkdir(parents=True)
+        photo(int(cls)).save(root / cls / "x.jpg")
+    ds = load_dataset(root)
+    assert ds.classes == [0, 2, 10]
+    assert [r.label for r in ds.records] == [0, 10, 2]  # files in path order

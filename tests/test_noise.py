@@ -198,14 +198,17 @@ def test_summary_shape(work):
     dataset, wd, oof = work
     run = run_noise(wd, dataset, [oof])
     summary = json.loads(run.summary.read_text())
-    assert list(summary) == ["counts", "noise_rate_per_class", "noise_matrix", "n_label_issues",
-                             "parameters", "versions"]
+    assert list(summary) == ["counts", "noise_rate_per_class", "noise_matrix",
+                             "confident_joint", "n_label_issues", "parameters", "versions"]
     assert set(summary["counts"]) == {"action", "reason"}
     assert sum(summary["counts"]["action"].values()) == len(run.result.table)
     assert list(summary["noise_rate_per_class"]) == [str(c) for c in range(10)]
     matrix = np.array(summary["noise_matrix"]["matrix"])
     assert summary["noise_matrix"]["classes"] == list(range(10)) and matrix.shape == (10, 10)
     np.testing.assert_allclose(matrix.sum(axis=0), 1.0, atol=1e-4)  # P(given | true)
+    joint = np.array(summary["confident_joint"]["matrix"])  # rows given, columns true
+    rates = np.array(list(summary["noise_rate_per_class"].values()))
+    np.testing.assert_allclose(1 - np.diag(joint) / joint.sum(axis=1), rates, atol=1e-3)
     assert summary["n_label_issues"] == run.result.n_label_issues
     assert summary["counts"]["reason"]["unreadable:empty_file"] == 1
     assert {"cleanlab", "labelclean"} <= set(summary["versions"])

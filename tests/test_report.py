@@ -211,3 +211,28 @@ def test_cli_report_errors(cli, tmp_path):
     result = cli("report", "--workdir", tmp_path, "--class-names", "names.json")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: class names file names.json must hold a JSON object")
+
+
+def test_top3_come_from_the_oof_file_noise_was_given(scanned, tmp_path):
+    """A user's own OOF (prob_<c> columns, outside the work directory) reaches the gallery."""
+    from labelclean.noise import run_noise
+
+    from .noisefiles import demo_oof
+
+    demo, images, work = scanned
+    oof = demo_oof(demo).drop(columns=["label", "fold"])
+    oof.columns = ["image_id", *[f"prob_{c}" for c in range(10)]]
+    (work / "oof.csv").write_text("image_id,label,fold,0\nstale,0,0,1.0\n")  # an older file
+    mine = tmp_path / "my_oof.csv"
+    oof.to_csv(mine, index=False)
+    run_noise(work, load_dataset(images, demo.labels), [mine])
+    result = build_report(work, images, workers=1)
+    assert "oof.csv" not in [m["file"] for m in result.missing]
+    data = read_data_js(work / "report")
+    manifest = pd.read_csv(work / "manifest.csv", dtype=str, keep_default_na=False)
+    worst = manifest["image_id"][data["flagged"][0]]
+    probs = oof.set_index("image_id").loc[worst]
+    top3 = data["top3"][0]
+    assert top3[0::2] == [c.removeprefix("prob_") for c in
+                          probs.sort_values(ascending=False).index[:3]]
+    assert top3[1] == pytest.approx(probs.max(), abs=1e-3)
