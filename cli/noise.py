@@ -52,10 +52,11 @@ def noise(
     dataset = load_dataset_of(project)
     opt = lambda name, value, default: project.option("noise", name, value, default)
     run = run_noise(
-        project.workdir, dataset, oof or opt("oof", None, None), logits=logits,
+        project.workdir, dataset, oof or opt("oof", None, None),
+        logits=opt("logits", logits or None, False),
         ensemble=opt("ensemble", ensemble, "mean"), oof_id_col=opt("oof_id_col", oof_id_col,
                                                                    None),
-        use_duplicates=not ignore_duplicates,
+        use_duplicates=not opt("ignore_duplicates", ignore_duplicates or None, False),
         filter_by=opt("filter_by", filter_by, DEFAULTS["filter_by"]),
         rank_by=opt("rank_by", rank_by, DEFAULTS["rank_by"]),
         relabel_threshold=opt("relabel_threshold", relabel_threshold,

@@ -30,8 +30,9 @@ def report(
         "--class-names", help='JSON file {"label": "name"} (overrides labelclean.toml).',
         show_default=False)] = None,
     oof: Annotated[Optional[Path], typer.Option(
-        "--oof", help="Out-of-fold probabilities for the top-3 column (default: "
-                      "WORKDIR/oof.csv).", show_default=False)] = None,
+        "--oof", help="Out-of-fold probabilities for the top-3 column (default: what "
+                      "'labelclean noise' scored, else WORKDIR/oof.csv).",
+        show_default=False)] = None,
     thumb_size: Annotated[Optional[int], typer.Option(
         "--thumb-size", help="Thumbnail side in pixels (default: 160).",
         show_default=False)] = None,
@@ -45,10 +46,13 @@ def report(
 
     project = load(config, images, labels, workdir)
     names = load_class_names(class_names or project.dataset.class_names)
-    inputs = load_inputs(project.workdir, oof=oof, class_names=names)
+    inputs = load_inputs(project.workdir, oof=project.option("report", "oof", oof, None),
+                         class_names=names)
+    out_dir = project.option("report", "out", out_dir, None)
     with progress_bar("report") as progress:
         result = build_report(
-            project.workdir, project.dataset.images, out_dir=out_dir, inputs=inputs,
+            project.workdir, project.dataset.images,
+            out_dir=Path(out_dir) if out_dir else None, inputs=inputs,
             thumb_size=project.option("report", "thumb_size", thumb_size, 160),
             workers=project.option("report", "workers", workers, None), force=force,
             progress=progress)

@@ -32,14 +32,14 @@ def scan(
 ) -> None:
     """Index every image file: readable or not (and why), size, format, content hash."""
     from labelclean.scan import scan_dataset
+    from labelclean.settings import as_names
 
     project = load(config, images, labels, workdir)
     dataset = load_dataset_of(project)
     methods = project.option("scan", "hash", hash_methods, "phash")
     start = time.perf_counter()
     with progress_bar("scan") as progress:
-        result = scan_dataset(dataset, project.workdir, hash_methods=tuple(
-            m.strip() for m in methods.split(",") if m.strip()),
+        result = scan_dataset(dataset, project.workdir, hash_methods=tuple(as_names(methods)),
             workers=project.option("scan", "workers", workers, None),
             force=force, progress=progress)
     elapsed = time.perf_counter() - start

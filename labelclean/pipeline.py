@@ -19,6 +19,7 @@ from .dataset import Dataset, load_class_names, load_dataset
 from .errors import ConfigError
 from .progress import ProgressFn
 from .project import PROJECT_FILE, DatasetSpec, Project, load_project, write_project
+from .settings import as_names
 
 STAGES = ("scan", "dedupe", "embed", "oof", "noise", "report")
 
@@ -48,9 +49,9 @@ class PipelineResult:
 def _scan(project: Project, dataset: Dataset, force: bool, progress: ProgressFn | None):
     from .scan import scan_dataset
 
-    methods = str(project.option("scan", "hash", None, "phash"))
+    methods = as_names(project.option("scan", "hash", None, "phash"))
     return scan_dataset(dataset, project.workdir, force=force, progress=progress,
-                        hash_methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                        hash_methods=tuple(methods),
                         workers=project.option("scan", "workers", None, None))
 
 
@@ -103,9 +104,10 @@ def _noise(project: Project, dataset: Dataset, force: bool, progress: ProgressFn
     from .noise import DEFAULTS, run_noise
 
     opt = lambda name, default: project.option("noise", name, None, default)  # noqa: E731
-    oof = opt("oof", None)
-    return run_noise(project.workdir, dataset, [oof] if isinstance(oof, str) else oof,
+    return run_noise(project.workdir, dataset, opt("oof", None),
                      logits=opt("logits", False), ensemble=opt("ensemble", "mean"),
+                     oof_id_col=opt("oof_id_col", None),
+                     use_duplicates=not opt("ignore_duplicates", False),
                      filter_by=opt("filter_by", DEFAULTS["filter_by"]),
                      rank_by=opt("rank_by", DEFAULTS["rank_by"]),
                      relabel_threshold=opt("relabel_threshold", DEFAULTS["relabel_threshold"]),
@@ -117,8 +119,11 @@ def _report(project: Project, dataset: Dataset, force: bool, progress: ProgressF
     from .report_data import load_inputs
 
     names = load_class_names(project.dataset.class_names)
-    inputs = load_inputs(project.workdir, class_names=names)
+    inputs = load_inputs(project.workdir, oof=project.option("report", "oof", None, None),
+                         class_names=names)
+    out_dir = project.option("report", "out", None, None)
     return build_report(project.workdir, dataset.root, inputs=inputs, force=force,
+                        out_dir=Path(out_dir) if out_dir else None,
                         thumb_size=project.option("report", "thumb_size", None, 160),
                         workers=project.option("report", "workers", None, None),
                         progress=progress)

@@ -11,7 +11,7 @@ Layout::
     workdir = ".labelclean"
 
     [dedupe]                      # any stage option, by its long name
-    threshold = 0.95
+    threshold = 0.95              # (checked: labelclean.settings.STAGE_OPTIONS)
 
 Command-line options override the file; the file overrides built-in defaults.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, NoDatasetError
+from .settings import check_dataset_table, check_stage_settings
 from .workdir import write_text
 
 if sys.version_info >= (3, 11):
@@ -97,7 +98,7 @@ def load_project(config: str | Path | None = None, *, images: str | Path | None 
         raise ConfigError(f"project file {config_path} does not exist; "
                           "run 'labelclean init --images DIR' to create one")
     base = config_path.resolve().parent
-    ds = dict(data.get("dataset", {}))
+    ds = check_dataset_table(data.get("dataset", {}), str(config_path))
     spec = DatasetSpec(
         images=Path(images) if images else _resolve(base, ds.get("images")),
         labels=Path(labels) if labels else _resolve(base, ds.get("labels")),
@@ -110,7 +111,8 @@ def load_project(config: str | Path | None = None, *, images: str | Path | None 
         wd = Path(workdir)
     else:
         wd = _resolve(base, ds.get("workdir")) or Path(DEFAULT_WORKDIR)
-    stages = {k: dict(v) for k, v in data.items() if k != "dataset" and isinstance(v, dict)}
+    stages = check_stage_settings({k: v for k, v in data.items() if k != "dataset"},
+                                  str(config_path))
     return Project(dataset=spec, workdir=wd, stages=stages,
                    config_path=config_path if config_path.exists() else None)
 
