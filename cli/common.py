@@ -35,6 +35,22 @@ def load(config: Path | None, images: Path | None, labels: Path | None,
     return load_project(config, images=images, labels=labels, workdir=workdir)
 
 
+def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
+                 workdir: Path | None):
+    """The project of a command that works from the work directory once a scan has run.
+
+    With no dataset named anywhere and nothing scanned yet, the error says how to name a
+    dataset (not "run 'labelclean scan' first", which would fail the same way).
+    """
+    from labelclean.errors import NoDatasetError
+    from labelclean.workdir import INDEX
+
+    project = load(config, images, labels, workdir)
+    if project.dataset.images is None and not (project.workdir / INDEX).exists():
+        raise NoDatasetError()
+    return project
+
+
 def load_dataset_of(project):
     """The dataset a project names (its work directory excluded from the walk)."""
     from labelclean.dataset import load_dataset

@@ -14,8 +14,8 @@ from .common import (
     ImagesOpt,
     LabelsOpt,
     WorkdirOpt,
-    load,
     load_dataset_of,
+    load_scanned,
     plural,
     progress_bar,
 )
@@ -66,7 +66,7 @@ def dedupe(
     from labelclean.duplicates import DedupeOptions
     from labelclean.duplicates_stage import dedupe_dataset, dedupe_workdir
 
-    project = load(config, images, labels, workdir)
+    project = load_scanned(config, images, labels, workdir)
     given = {"method": method, "hash": hash_method, "radius": radius, "k": k,
              "threshold": threshold, "verify": verify, "min_correlation": min_correlation,
              "max_difference": max_difference, "embeddings": embeddings}

@@ -14,7 +14,7 @@ from .common import (
     ImagesOpt,
     LabelsOpt,
     WorkdirOpt,
-    load,
+    load_scanned,
     plural,
     progress_bar,
 )
@@ -61,7 +61,7 @@ def embed(
         return
     from labelclean.embeddings import prepare_embedding
 
-    project = load(config, images, labels, workdir)
+    project = load_scanned(config, images, labels, workdir)
     opt = lambda name, value, default: project.option("embed", name, value, default)
     job = prepare_embedding(
         project.workdir, images_root=project.dataset.images,

@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from .app import command, out
-from .common import ConfigOpt, ForceOpt, ImagesOpt, LabelsOpt, WorkdirOpt, load, progress_bar
+from .common import (
+    ConfigOpt,
+    ForceOpt,
+    ImagesOpt,
+    LabelsOpt,
+    WorkdirOpt,
+    load_scanned,
+    progress_bar,
+)
 
 LOSS_NAMES = ("bi_tempered, cross_entropy, focal_cosine, label_smoothing, "
               "symmetric_cross_entropy, taylor_cross_entropy")
@@ -70,7 +78,7 @@ def oof(
     """
     from labelclean.oof import run_oof_with_settings
 
-    project = load(config, images, labels, workdir)
+    project = load_scanned(config, images, labels, workdir)
     given = {"folds": folds, "seed": seed, "from": source, "learner": learner,
              "embeddings": embed_model, "no_calibrate": no_calibrate or None, "model": model,
              "image_size": image_size, "epochs": epochs, "batch_size": batch_size, "lr": lr,

@@ -13,7 +13,8 @@ from .common import ConfigOpt, plural
 
 @command()
 def init(
-    images: Annotated[Path, typer.Option("--images", help="Images folder.")],
+    images: Annotated[Optional[Path], typer.Option(
+        "--images", help="Images folder (required).", show_default=False)] = None,
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="Labels CSV (omit for an ImageFolder tree or unlabeled images).")] = None,
     id_col: Annotated[str, typer.Option("--id-col", help="Column with the image id.")] = "image_id",
@@ -28,8 +29,11 @@ def init(
 ) -> None:
     """Write labelclean.toml so later commands need no arguments."""
     from labelclean.dataset import load_class_names, load_dataset
+    from labelclean.errors import NoDatasetError
     from labelclean.project import PROJECT_FILE, DatasetSpec, write_project
 
+    if images is None:
+        raise NoDatasetError()
     dataset = load_dataset(images, labels, id_col=id_col, label_col=label_col,
                            path_col=path_col, exclude=[workdir])
     load_class_names(class_names)

@@ -14,7 +14,7 @@ from .common import (
     ImagesOpt,
     LabelsOpt,
     WorkdirOpt,
-    load,
+    load_scanned,
     plural,
     progress_bar,
 )
@@ -44,7 +44,7 @@ def report(
     from labelclean.report import build_report
     from labelclean.report_data import load_inputs
 
-    project = load(config, images, labels, workdir)
+    project = load_scanned(config, images, labels, workdir)
     names = load_class_names(class_names or project.dataset.class_names)
     inputs = load_inputs(project.workdir, oof=project.option("report", "oof", oof, None),
                          class_names=names)

@@ -57,6 +57,7 @@ def run_all(
     from labelclean.pipeline import run_pipeline
 
     project = load(config, images, labels, workdir)
+    project.require_dataset()
     split = lambda text: tuple(s.strip() for s in text.split(",") if s.strip())  # noqa: E731
     out.print(f"labelclean run: {project.dataset.images} -> {project.workdir}")
     with progress_bar("run") as progress:

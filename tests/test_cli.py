@@ -36,9 +36,12 @@ def test_help_is_fast_and_imports_nothing_heavy():
     assert time.perf_counter() - start < 3.0
 
 
-def test_no_dataset_error(cli):
-    result = cli("scan")
+@pytest.mark.parametrize("command", ["init", "scan", "dedupe", "embed", "oof", "noise",
+                                     "report", "run"])
+def test_no_dataset_error(cli, command):
+    result = cli(command)
     assert result.exit_code == 1
+    assert result.stdout == ""
     assert result.stderr == ("Error: no dataset: run 'labelclean init --images DIR' "
                              "or pass --images\n")
 
