@@ -20,8 +20,21 @@ COMMAND_ORDER = ("init", "scan", "dedupe", "embed", "oof", "noise", "report", "a
                  "demo")
 
 
+#: click's UsageError as typer raises it (typer may carry its own copy of click).
+USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
 class PipelineOrderGroup(TyperGroup):
     """Lists commands in pipeline order rather than in the order they were registered."""
+
+    def invoke(self, ctx):
+        """Run the command; a bad option or argument is a user mistake like any other:
+        one ``Error:`` line naming it and where the valid values are, and exit 1."""
+        try:
+            return super().invoke(ctx)
+        except USAGE_ERROR as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise fail(f"{exc.format_message()} (see '{where} --help')") from None
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)

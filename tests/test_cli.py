@@ -100,3 +100,18 @@ def test_bad_images_folder(cli, tmp_path, args):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, start, end", [
+    (["embed", "--batch-size", "0"], "Error: Invalid value for '--batch-size': ",
+     "(see 'labelclean embed --help')\n"),
+    (["scna"], "Error: No such command 'scna'.", "(see 'labelclean --help')\n"),
+    (["dedupe", "--radius", "ten"], "Error: Invalid value for '--radius': ",
+     "(see 'labelclean dedupe --help')\n"),
+])
+def test_bad_options_are_one_error_line_and_exit_1(cli, args, start, end):
+    """click words the middle (its wording varies by version); labelclean frames it."""
+    result = cli(*args)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(start) and result.stderr.endswith(end)
+    assert result.stderr.count("\n") == 1
