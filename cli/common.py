@@ -91,9 +91,11 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
             else:
                 bar.remove_task(state["task"])
             state.update(task=bar.add_task(desc or description, total=None, rate=""),
-                         desc=desc, start=now)
+                         desc=desc, start=now, first=done)
         elapsed = now - state["start"]
-        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else ""
+        # the rate of this step alone: a count may carry on across steps (folds, epochs)
+        step_done = done - state["first"]
+        rate = f"{step_done / elapsed:,.0f}/s" if elapsed > 0 and step_done > 0 else ""
         bar.update(state["task"], completed=done, total=total, rate=rate)
 
     try:

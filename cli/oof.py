@@ -104,4 +104,6 @@ def print_oof_summary(run) -> None:
         out.print(f"  fold {fold['fold'] + 1}: validation accuracy {fold['val_accuracy']:.3f} "
                   f"on {fold['n_val']:,} images{note}")
     out.print(f"  overall: {s['accuracy']:.3f} agreement with the given labels")
+    if s.get("note"):
+        out.print(f"  note: {s['note']}")
     out.print("Next: labelclean noise")

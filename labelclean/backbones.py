@@ -134,7 +134,9 @@ def resolve_device(device: str = "auto"):
     available = {"cpu": True, "cuda": cuda, "mps": mps}
     if device.split(":")[0] not in available:
         raise ConfigError(f"--device must be auto, cpu, cuda or mps, not '{device}'")
-    if not available[device.split(":")[0]]:
+    kind, _, number = device.partition(":")
+    if not available[kind] or (kind == "cuda" and number.isdigit()
+                               and int(number) >= torch.cuda.device_count()):
         raise ConfigError(f"--device {device} was asked for, but torch {torch.__version__} sees "
                           f"no such device here; use --device auto or cpu")
     return torch.device(device)
@@ -154,7 +156,12 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
     backbone = resolve_backbone(model)
     dev = resolve_device(device)
     size = image_size or backbone.image_size
-    net, source = _create_model(backbone.timm_name, size, weights, pretrained)
+    try:
+        net, source = _create_model(backbone.timm_name, size, weights, pretrained)
+    except (AssertionError, ValueError, RuntimeError) as exc:
+        if not image_size:
+            raise
+        raise image_size_error(backbone.timm_name, image_size, exc) from None
     config = timm.data.resolve_model_data_config(net)
     if size:
         config["input_size"] = (3, size, size)
@@ -170,8 +177,21 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
                       _scale=1.0 / (255.0 * std), _shift=-mean / std)
     with torch.inference_mode():
         probe = torch.zeros((1, *encoder.input_size), dtype=torch.uint8)
-        encoder.dim = int(encoder(probe).shape[1])
+        try:
+            encoder.dim = int(encoder(probe).shape[1])
+        except (AssertionError, ValueError, RuntimeError) as exc:
+            if not image_size:
+                raise
+            raise image_size_error(backbone.timm_name, image_size, exc) from None
     return encoder
+
+
+def image_size_error(model: str, size: int, why: BaseException) -> ConfigError:
+    """The error for a model that cannot take ``size`` x ``size`` images."""
+    reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return ConfigError(f"model '{model}' cannot take {size}x{size} images ({reason[:160]}); "
+                       "pass another --image-size (larger, or a multiple of its patch size), "
+                       "or leave it out for the model's own")
 
 
 def _create_model(timm_name: str, size: int | None, weights, pretrained: bool):

@@ -95,6 +95,9 @@ def make_demo(out: str | Path, *, n_images: int | None = None, noise_rate: float
     rng = np.random.default_rng(seed)
     digits = load_digits()
     order = rng.permutation(len(digits.target))[: n_images or len(digits.target)]
+    if n_exact + n_near > len(order):
+        raise ValueError(f"{n_exact} exact + {n_near} near copies need at least as many "
+                         f"originals, but n_images is {len(order)}; pass fewer copies")
     ids = [f"{v}.jpg" for v in rng.choice(9_000_000_000, size=len(order) + n_exact + n_near
                                           + 2, replace=False) + 1_000_000_000]
     rows: list[dict] = []

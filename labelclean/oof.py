@@ -318,21 +318,32 @@ class OOFRun:
 
 
 def choose_source(workdir: str | Path, source: str = "auto",
-                  embeddings_model: str | None = None) -> str:
-    """``embeddings`` when asked, or for ``auto`` when finished embeddings exist; else ``train``."""
+                  embeddings_model: str | None = None) -> tuple[str, str]:
+    """Where the OOF comes from, and a note when ``auto`` had to pass embeddings over.
+
+    ``auto`` takes finished embeddings made with pretrained weights (or the ones named by
+    ``embeddings_model``, which must exist); random-weight embeddings classify poorly, so
+    ``auto`` trains instead and says so. Returns ``(source, note)``.
+    """
     from .errors import MissingStageError
 
     if source not in ("auto", *SOURCES):
         raise ConfigError(f"--from must be auto, embeddings or train, not '{source}'")
     if source != "auto":
-        return source
+        return source, ""
     from .embeddings import load_embeddings
 
     try:
-        load_embeddings(workdir, embeddings_model)
+        _, meta = load_embeddings(workdir, embeddings_model)
     except MissingStageError:
-        return "train"
-    return "embeddings"
+        if embeddings_model is not None:
+            raise
+        return "train", ""
+    if embeddings_model is None and str(meta.get("weights", "")).startswith("random-init"):
+        return "train", (f"the embeddings of {meta.get('model')} have random weights, which "
+                         "classify poorly; trained a model instead (pass --from embeddings "
+                         "to use them anyway)")
+    return "embeddings", ""
 
 
 def _labeled_rows(workdir: Path):
@@ -378,19 +389,23 @@ def run_oof(workdir: str | Path, *, source: str = "auto", n_folds: int = 5, seed
 
     wd = Workdir(workdir)
     index, rows, classes, images_root = _labeled_rows(wd.root)
-    mode = choose_source(wd.root, source, embeddings_model)
+    mode, note = choose_source(wd.root, source, embeddings_model)
     config = None
     if mode == "train":
-        from .training import TrainConfig
+        from .training import TrainConfig, check_input_size
 
         config = (train_config or TrainConfig()).resolved()
+        if train_config is not None and train_config.image_size:
+            check_input_size(config, len(classes))
     params = {"source": mode, "folds": n_folds, "seed": seed,
               **({"learner": learner, "calibrate": calibrate, "embeddings": embeddings_model}
                  if mode == "embeddings" else {"train": asdict(config)})}
     features, emb_meta = (_features(wd.root, embeddings_model, rows) if mode == "embeddings"
                           else (None, {}))
+    from .embeddings import SETTINGS as EMBEDDING_SETTINGS
+
     inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(DUPLICATES),
-                         emb_meta.get("ids_sha256"), emb_meta.get("model"))
+                         {k: emb_meta.get(k) for k in EMBEDDING_SETTINGS})
     if not force and wd.is_fresh("oof", params, inputs):
         return _reuse(wd)
     picked = index.iloc[rows]
@@ -420,7 +435,7 @@ def run_oof(workdir: str | Path, *, source: str = "auto", n_folds: int = 5, seed
                "seconds": round(time.perf_counter() - start, 2),
                "fold_scores": result.fold_scores, "params": params,
                "embeddings": {k: emb_meta.get(k) for k in ("model", "weights")} if emb_meta
-               else None}
+               else None, "note": note}
     write_csv(table, wd.path(OOF))
     write_json(summary, wd.path(OOF_FOLDS))
     wd.write_record("oof", params, inputs, [OOF, OOF_FOLDS], extra={"summary": summary})
@@ -476,8 +491,22 @@ def run_oof_with_settings(workdir: str | Path, settings: dict[str, Any], *, forc
         tta=not s.get("no_tta", False), pretrained=bool(s.get("pretrained", False)),
         weights=str(s["weights"]) if s.get("weights") else None,
         device=s.get("device", "auto"), workers=s.get("workers", 0))
-    return run_oof(workdir, source=s.get("from", "auto"), n_folds=s.get("folds", 5),
-                   seed=s.get("seed", 0), learner=s.get("learner", "logreg"),
-                   calibrate=not s.get("no_calibrate", False),
-                   embeddings_model=s.get("embeddings"), train_config=train, force=force,
-                   progress=progress)
+    run = run_oof(workdir, source=s.get("from", "auto"), n_folds=s.get("folds", 5),
+                  seed=s.get("seed", 0), learner=s.get("learner", "logreg"),
+                  calibrate=not s.get("no_calibrate", False),
+                  embeddings_model=s.get("embeddings"), train_config=train, force=force,
+                  progress=progress)
+    unused = sorted(TRAIN_OPTIONS & set(s)) if run.summary["source"] == "embeddings" else (
+        sorted(EMBEDDINGS_OPTIONS & set(s)))
+    if unused:
+        other = "train" if run.summary["source"] == "embeddings" else "embeddings"
+        ignored = (f"options for --from {other} ignored, as this OOF came from "
+                   f"{run.summary['source']}: {', '.join(unused)}")
+        run.summary["note"] = "; ".join(n for n in (run.summary.get("note"), ignored) if n)
+    return run
+
+
+#: options only one source uses (an ``[oof]`` key or CLI long name)
+TRAIN_OPTIONS = {"model", "image_size", "epochs", "batch_size", "lr", "loss", "augment",
+                 "no_tta", "pretrained", "weights", "device", "workers"}
+EMBEDDINGS_OPTIONS = {"learner", "embeddings", "no_calibrate"}

@@ -270,8 +270,27 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, not {value}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, not {self.lr}")
+        if self.image_size is not None and self.image_size < 8:
+            raise ConfigError(f"image size must be at least 8 pixels, not {self.image_size}")
         size = self.image_size or default_image_size(self.model)
         return TrainConfig(**{**asdict(self), "image_size": size})
+
+
+def check_input_size(config: TrainConfig, n_classes: int) -> None:
+    """Fail now, with a :class:`ConfigError`, if the model cannot take the configured size.
+
+    Builds the model with random weights and runs one blank image through it, so a size a
+    network cannot take is one clear error before any fold is trained.
+    """
+    from .backbones import image_size_error
+
+    size = int(config.image_size)
+    try:
+        net, _ = build_classifier(config.model, n_classes, image_size=size)
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, size, size))
+    except (AssertionError, ValueError, RuntimeError) as exc:
+        raise image_size_error(config.model, size, exc) from None
 
 
 def _schedule(optimizer, warmup_steps: int, total_steps: int):

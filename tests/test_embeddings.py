@@ -319,3 +319,12 @@ def test_unreachable_hub_fails_fast_with_the_same_advice(tmp_path, monkeypatch):
                                            r"\(no network\); pass --weights FILE"):
         build_encoder("resnet10t")
     assert time.perf_counter() - start < 5
+
+
+def test_an_image_size_the_model_cannot_take_is_a_config_error():
+    from labelclean.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^model 'test_vit' cannot take 17x17 images \(.*"
+                                          r"patch size.*\); pass another --image-size"):
+        build_encoder("test_vit", pretrained=False, image_size=17)
+    assert build_encoder("test_vit", pretrained=False, image_size=32).dim > 0

@@ -254,11 +254,43 @@ def test_training_resumes_after_an_interrupted_fold_with_identical_oof(tmp_path)
     assert not any(s["resumed"] for s in other.fold_scores)
 
 
-def test_trained_folds_never_see_their_validation_rows(tmp_path):
+def test_trained_folds_never_see_their_validation_rows(tmp_path, monkeypatch):
+    from labelclean import training
+
     images, labels = _colour_images(n=60)
     groups = np.arange(60) // 3  # triples of copies
+    # watch every image row each phase actually reads, whatever the bookkeeping says
+    phase, reads = {"now": None}, []
+    real_batches = training._batches
+
+    def watched(name, fn):
+        def run(*args, **kwargs):
+            phase["now"] = name
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phase["now"] = None
+        return run
+
+    def batches(images, rows, *args):
+        reads.append((phase["now"], np.asarray(rows).copy()))
+        yield from real_batches(images, rows, *args)
+
+    monkeypatch.setattr(training, "_batches", batches)
+    monkeypatch.setattr(training, "train_fold", watched("train", training.train_fold))
+    monkeypatch.setattr(training, "predict_probs", watched("predict", training.predict_probs))
     result = out_of_fold_probs(images, labels, groups, n_folds=3, seed=0, train_config=TINY,
                                checkpoint_dir=tmp_path)
+    # per fold: TINY.epochs reads while training, then one while predicting its validation
+    per_fold = TINY.epochs + 1
+    assert len(reads) == 3 * per_fold
+    for k in range(3):
+        fold_reads = reads[k * per_fold:(k + 1) * per_fold]
+        trained = np.unique(np.concatenate([r for p, r in fold_reads if p == "train"]))
+        predicted = np.concatenate([r for p, r in fold_reads if p == "predict"])
+        assert [p for p, _ in fold_reads] == ["train"] * TINY.epochs + ["predict"]
+        np.testing.assert_array_equal(np.sort(predicted), np.flatnonzero(result.folds == k))
+        assert not set(groups[trained]) & set(groups[predicted])  # no copy crossed
     for k, train in enumerate(result.train_rows):
         val = np.flatnonzero(result.folds == k)
         saved = torch.load(tmp_path / f"fold{k}.pt", weights_only=False)
@@ -353,8 +385,40 @@ def test_cli_oof_without_a_scan_says_run_scan(cli, small_demo):
 def test_fast_mode_from_embeddings_through_the_cli(project, cli, tmp_path):
     assert cli("embed", "--model", "test_vit", "--no-pretrained", "--image-size", "32",
                "--workers", "0").exit_code == 0
-    result = cli("oof", "--learner", "knn")
+    result = cli("oof", "--from", "embeddings", "--learner", "knn")
     assert result.exit_code == 0, result.output
     assert "from embeddings (test_vit)" in result.output
     table = pd.read_csv(tmp_path / ".labelclean/oof.csv")
     np.testing.assert_allclose(table[[str(c) for c in range(10)]].sum(1), 1, atol=1e-4)
+
+
+def test_auto_source_passes_random_embeddings_over_and_new_embeddings_refresh_oof(
+        project, cli, tmp_path):
+    from labelclean.errors import MissingStageError
+    from labelclean.oof import choose_source
+
+    wd = tmp_path / ".labelclean"
+    embed = ["embed", "--model", "test_vit", "--no-pretrained", "--workers", "0"]
+    assert cli(*embed, "--image-size", "32").exit_code == 0
+    source, note = choose_source(wd)
+    assert source == "train" and "have random weights, which classify poorly" in note
+    assert choose_source(wd, "auto", "test_vit") == ("embeddings", "")  # named: used
+    with pytest.raises(MissingStageError, match="no embeddings for model 'nosuch'"):
+        choose_source(wd, "auto", "nosuch")  # named but missing: an error, no silent training
+    assert "reused" not in cli("oof", "--from", "embeddings").output
+    assert "(unchanged, reused)" in cli("oof", "--from", "embeddings").output
+    assert cli(*embed, "--image-size", "48").exit_code == 0  # the same model, new settings
+    again = cli("oof", "--from", "embeddings", "--epochs", "3")
+    assert again.exit_code == 0 and "reused" not in again.output
+    assert ("note: options for --from train ignored, as this OOF came from embeddings: "
+            "epochs") in again.output
+
+
+def test_an_image_size_the_model_cannot_take_fails_before_training():
+    from labelclean.training import check_input_size
+
+    with pytest.raises(ConfigError, match="image size must be at least 8 pixels, not 0"):
+        TrainConfig(image_size=0).resolved()
+    with pytest.raises(ConfigError, match=r"^model 'test_vit' cannot take 20x20 images"):
+        check_input_size(TrainConfig(model="test_vit", image_size=20).resolved(), 3)
+    check_input_size(TrainConfig(model="small_cnn", image_size=8).resolved(), 3)
