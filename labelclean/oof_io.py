@@ -273,9 +273,12 @@ def check_probabilities(probs: np.ndarray, source: str, ids: np.ndarray | None =
 
     Raises on NaN/inf, negative values, and rows whose sum misses 1 by more than
     ``tolerance``; with ``logits=True`` only NaN/inf are errors and rows are soft-maxed.
+    A row that is entirely empty (all NaN) means "no prediction": it stays NaN here, and
+    :func:`align_oof` accepts it only for an image that needs none (an unreadable one).
     """
     probs = np.asarray(probs, dtype=np.float64)
-    bad = ~np.isfinite(probs).all(axis=1)
+    empty = np.isnan(probs).all(axis=1) if probs.shape[1] else np.zeros(len(probs), bool)
+    bad = ~np.isfinite(probs).all(axis=1) & ~empty
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise OOFError(f"{source}: {int(bad.sum()):,} rows hold NaN, empty or infinite "
@@ -314,7 +317,8 @@ def align_oof(table: OOFTable, labeled_ids: Sequence[str], required: np.ndarray)
 
     ``labeled_ids`` are the dataset's labeled images (labels-file order); ``required`` (M,)
     bool marks those that must have a row (the readable ones). A ``.npy`` must have one
-    row per labeled image. Raises on missing required ids and on ids not in the dataset.
+    row per labeled image. Raises on required images without a row (or with an empty
+    one) and on ids not in the dataset.
     """
     labeled_ids = np.asarray(labeled_ids, dtype=object)
     k = table.probs.shape[1]
@@ -323,7 +327,19 @@ def align_oof(table: OOFTable, labeled_ids: Sequence[str], required: np.ndarray)
             raise OOFError(f"{table.source}: has {len(table.probs):,} rows but the labels file "
                            f"has {len(labeled_ids):,} labeled images; a .npy must hold one "
                            "row per labeled image, in labels-file order")
-        return table.probs
+        aligned = table.probs
+    else:
+        aligned = _aligned_by_id(table, labeled_ids, k)
+    missing = required & np.isnan(aligned).all(axis=1)
+    if missing.any():
+        raise OOFError(f"{table.source}: {int(missing.sum()):,} of the dataset's "
+                       f"{int(required.sum()):,} readable labeled images have no row or an "
+                       f"empty one (first: {_first(labeled_ids[missing])}); predict every "
+                       "image of the labels file")
+    return aligned
+
+
+def _aligned_by_id(table: OOFTable, labeled_ids: np.ndarray, k: int) -> np.ndarray:
     import pandas as pd
 
     position = pd.Index(labeled_ids).get_indexer(table.ids)
@@ -334,12 +350,6 @@ def align_oof(table: OOFTable, labeled_ids: Sequence[str], required: np.ndarray)
                        "labels file, or pass --oof-id-col if another column holds the ids")
     aligned = np.full((len(labeled_ids), k), np.nan)
     aligned[position] = table.probs
-    missing = required & np.isnan(aligned[:, 0])
-    if missing.any():
-        raise OOFError(f"{table.source}: {int(missing.sum()):,} of the dataset's "
-                       f"{int(required.sum()):,} readable labeled images have no row (first: "
-                       f"{_first(labeled_ids[missing])}); predict every image of the labels "
-                       "file")
     return aligned
 
 

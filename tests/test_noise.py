@@ -76,6 +76,10 @@ def test_duplicate_evidence_does_not_lower_f1(work, scanned, small_demo):
     dropped = joined.loc[joined["reason"].str.contains("duplicate_copy"), "image_id"]
     assert set(dropped) == copies
     assert (joined.loc[joined["image_id"].isin(copies), "action"] == "drop").all()
+    relabel = joined[joined["action"] == "relabel"]
+    true = truth.loc[relabel["image_id"], "true_label"].astype(str).to_numpy()
+    assert len(relabel) > 10
+    assert (relabel["suggested_label"].astype(str).to_numpy() == true).mean() >= 0.9
 
 
 # -- decisions, on a hand-made case ------------------------------------------------------------

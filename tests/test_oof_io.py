@@ -161,7 +161,8 @@ def test_missing_ids(tmp_path):
         align_oof(table, IDS, np.ones(6, bool))
     assert str(exc.value) == (
         f"OOF file {tmp_path / 'oof.csv'}: 2 of the dataset's 6 readable labeled images have "
-        "no row (first: img0.jpg, img1.jpg); predict every image of the labels file")
+        "no row or an empty one (first: img0.jpg, img1.jpg); predict every image of the "
+        "labels file")
 
 
 def test_unreadable_images_may_be_missing(tmp_path):
@@ -170,6 +171,25 @@ def test_unreadable_images_may_be_missing(tmp_path):
     aligned = align_oof(table, IDS, required)
     assert np.isnan(aligned[0]).all()
     np.testing.assert_allclose(aligned[1:], PROBS[1:])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_empty_rows_are_accepted_for_unreadable_images_only(tmp_path, suffix):
+    probs = PROBS.copy()
+    probs[0] = np.nan  # an image nobody could predict: the file has an empty row for it
+    path = tmp_path / f"oof{suffix}"
+    if suffix == ".npy":
+        np.save(path, probs)
+    else:
+        write(frame(["0", "1", "2"], probs=probs), path)
+    table = read_oof(path, CLASSES)
+    required = np.array([False, True, True, True, True, True])
+    aligned = align_oof(table, IDS, required)
+    assert np.isnan(aligned[0]).all()
+    np.testing.assert_allclose(aligned[1:], PROBS[1:])
+    with pytest.raises(OOFError, match=r"1 of the dataset's 6 readable labeled images have no "
+                                       r"row or an empty one \(first: img0.jpg\)"):
+        align_oof(table, IDS, np.ones(6, bool))
 
 
 def test_extra_ids(tmp_path):
