@@ -87,6 +87,8 @@ def thumbnail_similarity(a: np.ndarray, b: np.ndarray,
         (higher is more similar). Two flat thumbnails correlate 1, a flat and a textured 0.
     difference : (M,) float32 >= 0; mean absolute difference, at the best shift, after
         dividing each by its mean brightness, in percent of it (lower is more similar).
+        For two flat thumbnails, the difference of their mean brightness in percent of the
+        brighter (blank images of different shades are not copies).
     """
     corr = np.empty(len(a), np.float32)
     diff = np.empty(len(a), np.float32)
@@ -120,6 +122,12 @@ def _compare(a: np.ndarray, b: np.ndarray, max_shift: float) -> tuple[np.ndarray
         view = _shifted(b[rows], *offsets[k], margin)
         gain_b = view / np.maximum(view.mean(axis=(1, 2)), 1.0)[:, None, None]
         diff[rows] = np.abs(gain_a[rows] - gain_b).mean(axis=(1, 2)) * 100
+    # a flat picture has nothing but its brightness: two flat ones differ by their raw
+    # means (else every blank image of any shade would be a copy of every other)
+    mean_b, _, flat_b = _moments(b[:, margin:side - margin, margin:side - margin])
+    both = flat_a & flat_b
+    diff[both] = (np.abs(mean_a - mean_b) / np.maximum(np.maximum(mean_a, mean_b), 1.0)
+                  * 100)[both]
     return np.clip(best_corr, -1, 1), diff
 
 

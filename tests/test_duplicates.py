@@ -149,6 +149,15 @@ def test_shifted_copy_is_confirmed():
     assert corr_shift[0] > corr[0] and corr_shift[0] > 0.97
 
 
+def test_blank_images_of_different_shades_are_not_copies():
+    shades = [40, 41, 160, 220]  # two near-equal dark greys, a light grey, near white
+    thumbs = np.stack([np.full((32, 32), v, np.uint8) for v in shades])
+    groups = near_groups_from_hashes(["8000000000000000"] * 4, radius=0, thumbs=thumbs)
+    assert groups == [[0, 1]]
+    _, diff = thumbnail_similarity(thumbs[[0, 0]], thumbs[[1, 2]])
+    assert diff[0] < 3 < diff[1]
+
+
 def _planted(n: int, dim: int, groups: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, dim)).astype(np.float32)
