@@ -22,8 +22,9 @@ def noise(
     logits: Annotated[bool, typer.Option(
         "--logits", help="The files hold logits: soft-max each row.")] = False,
     ensemble: Annotated[Optional[str], typer.Option(
-        "--ensemble", help="Combine several --oof: mean, or weighted (weights fitted on "
-                           "OOF log-loss); default mean.", show_default=False)] = None,
+        "--ensemble", help="Combine several --oof: mean, weighted (weights fitted on OOF "
+                           "log-loss) or accuracy (then tuned on OOF accuracy); default mean.",
+        show_default=False)] = None,
     oof_id_col: Annotated[Optional[str], typer.Option(
         "--oof-id-col", help="Id column of the OOF files (default: image_id, id, ...).",
         show_default=False)] = None,

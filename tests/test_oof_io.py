@@ -115,6 +115,26 @@ def test_logits_flag_on_probabilities_warns(tmp_path):
         "probabilities")]
 
 
+def test_accuracy_weights_raise_accuracy_over_the_log_loss_optimum():
+    from labelclean.oof_io import fit_accuracy_weights, fit_weights
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    # file a: right on every row but barely (argmax right, low confidence);
+    # file b: confident, right on 80 % of rows and confidently wrong on the rest
+    a = np.where(y[:, None] == np.arange(2), 0.55, 0.45)
+    right = rng.random(400) < 0.8
+    b_true = np.where(right, y, 1 - y)
+    b = np.where(b_true[:, None] == np.arange(2), 0.99, 0.01)
+    accuracy = lambda w: ((w[0] * a + w[1] * b).argmax(1) == y).mean()  # noqa: E731
+    start = fit_weights([a, b], y)
+    tuned = fit_accuracy_weights([a, b], y, start)
+    assert tuned.sum() == pytest.approx(1.0) and (tuned >= 0).all()
+    assert accuracy(tuned) == 1.0 > accuracy(start)
+    climbed = fit_accuracy_weights([a, b], y, start, grid_files=0)  # many files: hill-climb
+    assert climbed.sum() == pytest.approx(1.0) and accuracy(climbed) >= accuracy(start)
+
+
 def test_several_files_mean_and_weighted(tmp_path):
     given = np.array([0, 1, 2, 0, 2, 1])
     good = np.eye(3)[given] * 0.9 + 0.1 / 3
@@ -132,7 +152,8 @@ def test_several_files_mean_and_weighted(tmp_path):
 def test_unknown_ensemble():
     with pytest.raises(RegistryError) as exc:
         combine_oof([PROBS, PROBS], np.zeros(6, int), "median")
-    assert str(exc.value) == "unknown ensemble method 'median'; choose one of: mean, weighted"
+    assert str(exc.value) == ("unknown ensemble method 'median'; choose one of: accuracy, "
+                              "mean, weighted")
 
 
 def test_suspiciously_perfect_oof_is_a_warning_not_an_error():
