@@ -102,8 +102,10 @@ def print_dedupe_summary(s: dict, workdir, elapsed: float, reused: bool, top: in
     if groups:
         out.print("Top groups (conflicting labels first):")
     for g in groups:
-        labels = ", ".join(dict.fromkeys(str(v) for v in g["labels"]))
+        labels = ", ".join(dict.fromkeys(str(v) for v in g["labels"] if str(v) not in
+                                         ("", "None", "nan")))
         flag = "  CONFLICT" if g["conflict"] else ""
         ids = ", ".join(g["image_ids"][:4]) + (", ..." if g["size"] > 4 else "")
-        out.print(f"  #{g['group_id']:<5} {g['size']} images, labels {labels}{flag}: {ids}",
+        what = f"labels {labels}" if labels else "unlabeled"
+        out.print(f"  #{g['group_id']:<5} {g['size']} images, {what}{flag}: {ids}",
                   markup=False)

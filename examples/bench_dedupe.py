@@ -7,21 +7,30 @@ resized, brightened, byte copies), then times on the same folder, in one run:
   + ``dedupe_workdir`` (exact, same-pixel, hash and thumbnail search, verification);
 * imagededup: ``PHash().encode_images`` + ``find_duplicates`` (its default radius 10).
 
-Both use every core. Pair precision and recall on the planted copies are reported too.
-imagededup is not a dependency of labelclean; install it to run this comparison::
+and, with ``--other-python``, cleanvision (``Imagelab`` exact + near duplicates) and
+fastdup (``run`` + connected components), each with its defaults, in its own environment
+(fastdup pins older numpy, pillow and scikit-learn than labelclean)::
+
+    python -m venv other && other/bin/pip install cleanvision fastdup
+
+Every tool uses every core. Pair precision and recall on the planted copies are reported
+too. imagededup is not a dependency of labelclean; install it to run this comparison::
 
     pip install imagededup
 
-Usage: python examples/bench_dedupe.py [--n 2000] [--out bench-dedupe] [--report FILE]
+Usage: python examples/bench_dedupe.py [--n 2000] [--rounds 3] [--other-python PY]
+       [--out bench-dedupe] [--report FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -32,6 +41,8 @@ from labelclean.dataset import load_dataset
 from labelclean.datasets import synthetic_photo
 from labelclean.duplicates_stage import dedupe_workdir
 from labelclean.scan import scan_dataset
+
+HERE = Path(__file__).resolve().parent
 
 
 def make_folder(out: Path, n: int, copies: int, seed: int = 0) -> set[frozenset]:
@@ -90,10 +101,27 @@ def run_imagededup(folder: Path) -> tuple[float, set[frozenset]]:
     return seconds, found
 
 
+def run_other(python: str, tool: str, folder: Path, workdir: Path) -> tuple[float, set]:
+    """Time cleanvision or fastdup in their own environment (``examples/_other_dedupers.py``)."""
+    env = {**os.environ, "SENTRY_OPT_OUT": "1"}
+    done = subprocess.run([python, str(HERE / "_other_dedupers.py"), tool, str(folder),
+                           str(workdir / tool)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{tool} failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    found = {frozenset((a, b)) for g in result["groups"] for k, a in enumerate(g)
+             for b in g[k + 1:]}
+    return result["seconds"], found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
+    parser.add_argument("--other-python", default=os.environ.get("BENCH_OTHER_PYTHON"),
+                        help="python of an environment with cleanvision and fastdup (they "
+                             "pin older numpy/pillow than labelclean); omit to skip them")
     parser.add_argument("--out", type=Path, default=Path("bench-dedupe"))
     parser.add_argument("--report", type=Path, default=None, help="append a markdown row")
     args = parser.parse_args()
@@ -106,19 +134,40 @@ def main() -> None:
     folder = args.out / "images"
     shutil.rmtree(folder, ignore_errors=True)
     truth = make_folder(folder, args.n, args.copies)
+    tools = {"labelclean scan + dedupe": lambda: run_labelclean(folder, args.out / "workdir"),
+             "imagededup PHash (radius 10)": lambda: run_imagededup(folder)}
+    if args.other_python:
+        for tool in ("cleanvision", "fastdup"):
+            tools[f"{tool} (defaults)"] = (lambda t=tool: run_other(args.other_python, t,
+                                                                    folder, args.out))
+    seconds: dict[str, list[float]] = {name: [] for name in tools}
+    found: dict[str, set] = {}
+    for r in range(args.rounds):  # alternate, so every tool sees the same machine state
+        for name, run in tools.items():
+            took, found[name] = run()
+            seconds[name].append(took)
+        print(f"round {r + 1}: " + ", ".join(f"{n.split()[0]} {v[-1]:.2f} s"
+                                             for n, v in seconds.items()), flush=True)
+    lc_name = next(iter(tools))
+    ratios = {name: sorted(o / lc for o, lc in zip(v, seconds[lc_name]))
+              for name, v in seconds.items()}
     rows = []
-    ided_s, ided_found = run_imagededup(folder)  # first, so neither gets a warm page cache
-    lc_s, lc_found = run_labelclean(folder, args.out / "workdir")
-    for name, seconds, found in (("labelclean scan + dedupe", lc_s, lc_found),
-                                 ("imagededup PHash (radius 10)", ided_s, ided_found)):
-        precision, recall = pair_scores(found, truth)
-        rows.append(f"| {name} | {seconds:.1f} | {args.n / seconds:,.0f} | {precision:.3f} "
-                    f"| {recall:.3f} |")
+    for name in tools:
+        median = float(np.median(seconds[name]))
+        ratio = ratios[name][len(ratios[name]) // 2]
+        precision, recall = pair_scores(found[name], truth)
+        rows.append(f"| {name} | {median:.2f} | {args.n / median:,.0f} | "
+                    f"{'1' if name == lc_name else f'{ratio:.2f}'} | {precision:.3f} | "
+                    f"{recall:.3f} |")
+    others = [n for n in tools if n != lc_name]
     header = (f"{args.n} JPEGs 512x384 ({args.copies} planted copies), {os.cpu_count()} cores, "
-              f"{platform.processor() or platform.machine()}; labelclean "
-              f"{ided_s / lc_s:.1f}x faster\n\n"
-              "| method | seconds | images/s | pair precision | pair recall |\n"
-              "| --- | ---: | ---: | ---: | ---: |\n")
+              f"{platform.processor() or platform.machine()}; {args.rounds} rounds, the tools "
+              "alternating; median seconds; the ratio is the median of the per-round "
+              "ratios (their time / labelclean's): "
+              + "; ".join(f"{n.split()[0]} {', '.join(f'{x:.2f}' for x in ratios[n])}"
+                          for n in others) + "\n\n"
+              "| method | seconds | images/s | x labelclean's time | pair precision | "
+              "pair recall |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
     text = header + "\n".join(rows) + "\n"
     print(text)
     if args.report:

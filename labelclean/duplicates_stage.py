@@ -143,7 +143,8 @@ def dedupe_dataset(dataset, workdir: str | Path, *, options: DedupeOptions | Non
     """Scan ``dataset`` (reusing a fresh scan) with the hash the options need, then dedupe.
 
     The scan keeps the hash methods it had and adds ``options.hash_method``, so asking
-    for another hash computes it in the same single decode per image.
+    for another hash computes it in the same single decode per image. ``force`` recomputes
+    the duplicates, not the scan (which is redone only when its inputs changed).
     """
     from .scan import scan_dataset
 
@@ -152,6 +153,6 @@ def dedupe_dataset(dataset, workdir: str | Path, *, options: DedupeOptions | Non
     methods = list((record.get("params") or {}).get("hash_methods") or ["phash"])
     if opts.hash_method not in methods:
         methods.append(opts.hash_method)
-    scan_dataset(dataset, workdir, hash_methods=tuple(methods), force=force, progress=progress)
+    scan_dataset(dataset, workdir, hash_methods=tuple(methods), progress=progress)
     return dedupe_workdir(workdir, options=opts, embeddings_model=embeddings_model,
                           force=force, progress=progress)
