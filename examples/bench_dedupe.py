@@ -18,7 +18,7 @@ too. imagededup is not a dependency of labelclean; install it to run this compar
 
     pip install imagededup
 
-Usage: python examples/bench_dedupe.py [--n 2000] [--rounds 3] [--other-python PY]
+Usage: python examples/bench_dedupe.py [--n 2000] [--rounds 5] [--other-python PY]
        [--out bench-dedupe] [--report FILE]
 """
 
@@ -118,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds")
     parser.add_argument("--other-python", default=os.environ.get("BENCH_OTHER_PYTHON"),
                         help="python of an environment with cleanvision and fastdup (they "
                              "pin older numpy/pillow than labelclean); omit to skip them")

@@ -12,7 +12,12 @@ Runs, one after another on this machine:
 * ``dedupe-scale``: ``examples/bench_dedupe_scale.py`` (200,000 x 512 embeddings);
 * ``embed``: ``examples/bench_embed.py`` (whole embed stage against forward-only);
 * ``noise``: ``examples/bench_noise.py`` (1,000,000 x 10 OOF);
-* ``report``: ``examples/bench_report.py`` (50,000 flagged images in headless Chromium).
+* ``report``: ``examples/bench_report.py`` (50,000 flagged images in headless Chromium);
+* ``oof``: ``examples/eval_oof.py`` (both ways ``labelclean oof`` makes an OOF, then
+  ``labelclean noise``, scored on the demo; fast mode's seconds for 20,000 embeddings).
+
+cleanvision and fastdup join the dedupe comparison when ``BENCH_OTHER_PYTHON`` names the
+python of an environment that has them (they pin older numpy and pillow than labelclean).
 
 Each script also writes its own report beside this one; this file gathers them with the
 machine, the versions and the date.
@@ -41,6 +46,7 @@ SCRIPTS = {  # name: (script, arguments, the report it writes)
     "embed": ("bench_embed.py", ["--out", "{out}"], "embed.md"),
     "noise": ("bench_noise.py", ["--report", "{out}"], "noise_scale.md"),
     "report": ("bench_report.py", ["--out", "{out}"], "report.md"),
+    "oof": ("eval_oof.py", ["--data", "{tmp}/oof-demo", "--report", "{out}"], "oof.md"),
 }
 
 

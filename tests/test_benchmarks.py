@@ -42,6 +42,22 @@ def test_bench_dedupe_scale(tmp_path):
     assert "| 1.0000 | 1.0000 | 30 |" in row  # every planted group found exactly
 
 
+def test_eval_oof_scores_both_modes(tmp_path):
+    report = tmp_path / "oof.md"
+    done = run("eval_oof.py", "--n-images", 60, "--fast-n", 300, "--embed-model", "test_vit",
+               "--data", tmp_path / "demo", "--report", report, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = report.read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| train |",
+                                                                    "| embeddings |"))]
+    assert len(rows) == 2 and "small_cnn trained per fold" in rows[0]
+    assert "test_vit (random weights)" in rows[1]
+    for row in rows:  # precision, recall and F1 are numbers in [0, 1]
+        cells = row.split("|")[4:7]
+        assert all(0 <= float(c.strip(" *")) <= 1 for c in cells), row
+    assert "| logreg | 300 x 768 |" in text and "| knn | 300 x 768 |" in text
+
+
 def test_bench_dedupe_says_how_to_get_imagededup(tmp_path):
     done = run("bench_dedupe.py", "--n", 30, "--copies", 3, "--out", tmp_path / "b",
                cwd=tmp_path)
