@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,11 @@ def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
     try:
         # index_col=False: a trailing delimiter on every row (a common spreadsheet export)
         # must not turn the first column into the index and shift the others
-        table = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL, index_col=False)
+        with warnings.catch_warnings():  # ragged rows are read right; no need to warn
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
+                                encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL,
+                                index_col=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise LabelsFileError(f"labels file {path} cannot be parsed: "
                               f"{str(exc).strip()}") from None

@@ -456,6 +456,7 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
         SUMMARY,
         Workdir,
         write_csv,
+        write_csv_fast,
         write_json,
     )
 
@@ -485,6 +486,6 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     written = (write_manifest(text, wd.path(MANIFEST)),
                write_csv(clean_table(labels, text), wd.path(CLEAN)),
                write_json(result.summary(versions()), wd.path(SUMMARY)))
-    write_csv(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED))
+    write_csv_fast(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED))
     wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
     return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)

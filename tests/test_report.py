@@ -205,10 +205,16 @@ def test_cli_report(cli, scanned, tmp_path):
 def test_cli_report_errors(cli, tmp_path):
     result = cli("report", "--workdir", tmp_path / "empty")
     assert result.exit_code == 1
+    assert result.stderr == ("Error: no dataset: run 'labelclean init --images DIR' or pass "
+                             "--images\n")
+    (tmp_path / "imgs").mkdir()
+    result = cli("report", "--images", "imgs", "--workdir", tmp_path / "empty")
+    assert result.exit_code == 1
     assert result.stderr == (f"Error: {tmp_path / 'empty' / 'index.csv'} does not exist; "
                              "run 'labelclean scan' first\n")
     (tmp_path / "names.json").write_text("[1, 2]")
-    result = cli("report", "--workdir", tmp_path, "--class-names", "names.json")
+    result = cli("report", "--images", "imgs", "--workdir", tmp_path, "--class-names",
+                 "names.json")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: class names file names.json must hold a JSON object")
 
