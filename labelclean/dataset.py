@@ -205,10 +205,24 @@ def is_inside(root: Path, candidate: Path) -> bool:
         return False
 
 
-def _safe_relative(root: Path, given: str) -> tuple[str, str | None]:
+def _walked_inside(root: Path, rel: str) -> bool:
+    """Whether a file found by walking ``root`` lies inside it.
+
+    The walk does not follow symlinked folders, so such a file is inside unless it is
+    itself a symlink pointing out: one ``lstat``, not a full path resolution, per file.
+    """
+    path = root / rel
+    return not os.path.islink(path) or is_inside(root, path)
+
+
+def _safe_relative(root: Path, given: str, walked: set[str]) -> tuple[str, str | None]:
     """Map a path from the labels file to (relative path, problem)."""
     p = Path(given)
-    if p.is_absolute() or not is_inside(root, root / p):
+    if p.is_absolute():
+        return given, OUTSIDE
+    if ".." not in p.parts and p.as_posix() in walked:
+        return (p.as_posix(), None) if _walked_inside(root, p.as_posix()) else (given, OUTSIDE)
+    if not is_inside(root, root / p):
         return given, OUTSIDE
     return p.as_posix(), None
 
@@ -237,7 +251,7 @@ def _from_folder(root: Path, files: list[str]) -> Dataset:
     labels = parse_labels(f.split("/", 1)[0] if "/" in f else None for f in files)
     kind = "imagefolder" if any(lbl is not None for lbl in labels) else "unlabeled"
     records = [ImageRecord(image_id=f, path=f, label=lbl,
-                           problem=None if is_inside(root, root / f) else OUTSIDE)
+                           problem=None if _walked_inside(root, f) else OUTSIDE)
                for f, lbl in zip(files, labels)]
     return Dataset(root=root, records=records, kind=kind, classes=sort_classes(labels))
 
@@ -254,13 +268,14 @@ def _from_labels_file(root: Path, files: list[str], labels_file: Path, id_col: s
     given_paths = table[path_col].str.strip().tolist() if path_col else ids
     records, used = [], set()
     for image_id, given, label in zip(ids, given_paths, label_values):
-        rel, problem = _safe_relative(root, given)
+        rel, problem = _safe_relative(root, given, on_disk)
         if problem is None:
             if rel not in on_disk and not (root / rel).is_file():
                 rel = by_stem.get(rel, rel)
             if rel not in on_disk and not (root / rel).is_file():
                 problem = MISSING
-            elif not is_inside(root, root / rel):
+            elif not (_walked_inside(root, rel) if rel in on_disk
+                      else is_inside(root, root / rel)):
                 problem = OUTSIDE
         used.add(rel)
         records.append(ImageRecord(image_id=image_id, path=rel, label=label, problem=problem))
@@ -268,7 +283,7 @@ def _from_labels_file(root: Path, files: list[str], labels_file: Path, id_col: s
     for f in files:
         if f not in used and f not in listed_ids:
             records.append(ImageRecord(image_id=f, path=f, label=None,
-                                       problem=None if is_inside(root, root / f) else OUTSIDE))
+                                       problem=None if _walked_inside(root, f) else OUTSIDE))
     return Dataset(root=root, records=records, kind="csv", classes=sort_classes(label_values),
                    labels_file=labels_file, id_col=id_col, label_col=label_col,
                    path_col=path_col)

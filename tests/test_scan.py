@@ -63,6 +63,22 @@ def test_missing_and_outside_root_files_are_never_opened(tmp_path):
         assert rows.loc[name, "sha256"] == ""  # never read
 
 
+def test_symlinks_out_of_an_imagefolder_tree_are_never_opened(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "cmd").mkdir(parents=True)
+    photo(0).save(tree / "cmd" / "ok.jpg")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    photo(1).save(outside / "secret.jpg")
+    os.symlink(outside / "secret.jpg", tree / "cmd" / "link.jpg")
+    os.symlink(outside, tree / "linked_class")  # a symlinked folder is not walked
+    rows = scan(tree).index.set_index("image_id")
+    assert sorted(rows.index) == ["cmd/link.jpg", "cmd/ok.jpg"]
+    assert rows.loc["cmd/ok.jpg", "readable"]
+    assert rows.loc["cmd/link.jpg", "error"] == "outside images root"
+    assert rows.loc["cmd/link.jpg", "sha256"] == ""
+
+
 def test_ids_without_extension_nested_folders_and_unlisted_files(tmp_path):
     images = tmp_path / "images"
     (images / "sub" / "deeper").mkdir(parents=True)
