@@ -101,6 +101,10 @@ def read_oof(path: str | Path, classes: Sequence[Any], *, id_col: str | None = N
 
 
 def _read_npy(path: Path, n_classes: int) -> OOFTable:
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise OOFError(f"{_name(path)} is not a NumPy .npy file (it has no .npy header); "
+                           "save the (N, K) array with numpy.save, or pass a CSV or Parquet")
     try:
         probs = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:

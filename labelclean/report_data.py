@@ -72,8 +72,9 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
                 class_names: dict[str, str] | None = None) -> ReportInputs:
     """Read every file the report uses from ``workdir``.
 
-    Probabilities come from ``oof`` when given, else ``oof_scored.csv`` (what ``labelclean
-    noise`` scored, whatever OOF files it was given), else ``oof.csv``.
+    Probabilities come from ``oof`` when given (any format ``labelclean noise`` reads), else
+    ``oof_scored.csv`` (what ``labelclean noise`` scored, whatever OOF files it was given),
+    else ``oof.csv``.
 
     Raises :class:`~labelclean.errors.MissingStageError` when ``index.csv`` is missing and
     a :class:`~labelclean.errors.LabelcleanError` subclass when a present file is malformed.
@@ -95,13 +96,14 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
     else:
         inputs.missing.append(_note(DUPLICATES, "no duplicate groups", "labelclean dedupe"))
     # the probabilities 'labelclean noise' scored match the manifest; oof.csv may be older
-    path = Path(oof) if oof is not None else next(
-        (p for p in (root / OOF_SCORED, root / OOF) if p.exists()), root / OOF)
-    if path.exists():
+    path = next((p for p in (root / OOF_SCORED, root / OOF) if p.exists()), None)
+    if oof is not None:
+        inputs.oof = _any_oof(Path(oof), inputs.index)
+    elif path is not None:
         inputs.oof = _read_table(path, OOF_META, OOFError, "pass an out-of-fold file with "
                                  "columns image_id, label, fold and one column per class")
     else:
-        inputs.missing.append(_note(path.name, "no top-3 predicted probabilities",
+        inputs.missing.append(_note(OOF, "no top-3 predicted probabilities",
                                     "labelclean oof"))
     path = root / SUMMARY
     if path.exists():
@@ -110,6 +112,31 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
         inputs.missing.append(_note(SUMMARY, "no estimated noise rate per class or noise "
                                     "matrix", "labelclean noise --oof oof.csv"))
     return inputs
+
+
+def _any_oof(path: Path, index: pd.DataFrame) -> pd.DataFrame:
+    """An OOF file in any format ``labelclean noise`` reads, as an ``oof.csv`` table.
+
+    Class columns are matched to the classes of ``index.csv``; a ``.npy`` has one row per
+    labeled image in labels-file order (the order of ``index.csv``).
+    """
+    from .dataset import sort_classes
+    from .oof_io import read_oof
+
+    labeled = index[index["label"].map(lambda v: v is not None and v != "")]
+    classes = sort_classes(labeled["label"])
+    table = read_oof(path, classes)
+    ids = table.ids
+    if ids is None:
+        if len(table.probs) != len(labeled):
+            raise OOFError(f"{path}: has {len(table.probs):,} rows but the dataset has "
+                           f"{len(labeled):,} labeled images; a .npy must hold one row per "
+                           "labeled image, in labels-file order")
+        ids = labeled["image_id"].to_numpy(object)
+    frame = pd.DataFrame({"image_id": ids, "label": "", "fold": ""})
+    for j, cls in enumerate(classes):
+        frame[str(cls)] = table.probs[:, j]
+    return frame
 
 
 def _note(file: str, adds: str, command: str) -> dict[str, str]:

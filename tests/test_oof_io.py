@@ -310,3 +310,11 @@ def test_text_in_a_probability_column(tmp_path):
     path = write(df, tmp_path / "oof.csv")
     assert error_of(path).startswith(f"OOF file {path} cannot be parsed as CSV with numeric "
                                      "probability columns (")
+
+
+def test_a_file_that_is_not_npy_says_so(tmp_path):
+    path = tmp_path / "oof.npy"
+    path.write_bytes(b"image_id,0,1,2\nimg0.jpg,0.2,0.3,0.5\n")
+    assert error_of(path) == (f"OOF file {path} is not a NumPy .npy file (it has no .npy "
+                              "header); save the (N, K) array with numpy.save, or pass a CSV "
+                              "or Parquet")

@@ -242,3 +242,27 @@ def test_top3_come_from_the_oof_file_noise_was_given(scanned, tmp_path):
     assert top3[0::2] == [c.removeprefix("prob_") for c in
                           probs.sort_values(ascending=False).index[:3]]
     assert top3[1] == pytest.approx(probs.max(), abs=1e-3)
+
+
+@pytest.mark.parametrize("form", ["prob_columns.csv", "rows.npy"])
+def test_report_oof_option_reads_any_format_noise_reads(scanned, tmp_path, form):
+    from labelclean.report_data import load_inputs
+
+    from .noisefiles import demo_oof
+
+    demo, images, work = scanned
+    write_fake_results(work, demo.truth)
+    oof = demo_oof(demo)
+    index = pd.read_csv(work / "index.csv", dtype=str, keep_default_na=False)
+    probs = oof.set_index("image_id")[[str(c) for c in range(10)]]
+    path = tmp_path / form
+    if form.endswith(".npy"):  # one row per labeled image in labels-file order
+        labeled = index.loc[index["label"] != "", "image_id"]
+        np.save(path, probs.reindex(labeled).to_numpy())  # unreadable rows: empty (NaN)
+    else:
+        probs.add_prefix("prob_").reset_index().to_csv(path, index=False)
+    inputs = load_inputs(work, oof=path)
+    got = inputs.oof.set_index("image_id")
+    some = probs.index[:5]
+    np.testing.assert_allclose(got.loc[some, [str(c) for c in range(10)]].to_numpy(float),
+                               probs.loc[some].to_numpy(), atol=1e-9)
