@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, NoDatasetError
-from .settings import check_dataset_table, check_stage_settings
+from .settings import check_project_tables
 from .workdir import write_text
 
 if sys.version_info >= (3, 11):
@@ -98,7 +98,7 @@ def load_project(config: str | Path | None = None, *, images: str | Path | None 
         raise ConfigError(f"project file {config_path} does not exist; "
                           "run 'labelclean init --images DIR' to create one")
     base = config_path.resolve().parent
-    ds = check_dataset_table(data.get("dataset", {}), str(config_path))
+    ds, stages = check_project_tables(data, str(config_path))
     spec = DatasetSpec(
         images=Path(images) if images else _resolve(base, ds.get("images")),
         labels=Path(labels) if labels else _resolve(base, ds.get("labels")),
@@ -111,8 +111,6 @@ def load_project(config: str | Path | None = None, *, images: str | Path | None 
         wd = Path(workdir)
     else:
         wd = _resolve(base, ds.get("workdir")) or Path(DEFAULT_WORKDIR)
-    stages = check_stage_settings({k: v for k, v in data.items() if k != "dataset"},
-                                  str(config_path))
     return Project(dataset=spec, workdir=wd, stages=stages,
                    config_path=config_path if config_path.exists() else None)
 

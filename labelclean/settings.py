@@ -16,8 +16,8 @@ from .errors import ConfigError
 INT, NUMBER, BOOL, TEXT, NAMES = "an integer", "a number", "true or false", "a string", "names"
 
 #: The keys of ``[dataset]`` (all strings; paths are relative to the project file).
-DATASET_KEYS = ("images", "labels", "id_col", "label_col", "path_col", "class_names",
-                "workdir")
+DATASET_OPTIONS = {key: TEXT for key in ("images", "labels", "id_col", "label_col",
+                                               "path_col", "class_names", "workdir")}
 
 #: stage -> option -> kind. NAMES: a list of strings or one comma-separated string.
 STAGE_OPTIONS: dict[str, dict[str, str]] = {
@@ -61,45 +61,35 @@ def _fits(kind: str, value: Any) -> bool:
                                       and all(isinstance(v, str) for v in value))
 
 
-def check_dataset_table(table: Any, source: str) -> dict[str, str]:
-    """Check the ``[dataset]`` table of a project file: known keys, string values."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{source}: 'dataset' must be a table ([dataset]), not a value")
-    for key, value in table.items():
-        if key not in DATASET_KEYS:
-            raise ConfigError(f"{source}: unknown option '{key}' in [dataset]; options are: "
-                              f"{', '.join(DATASET_KEYS)}")
-        if not isinstance(value, str):
-            raise ConfigError(f"{source}: [dataset] {key} must be a string, not {value!r}")
-    return dict(table)
+def check_project_tables(data: dict[str, Any], source: str
+                         ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Check every table of a project file: ``([dataset] table, {stage: its table})``.
 
-
-def check_stage_settings(tables: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
-    """Check the ``[stage]`` tables of a project file; return them with NAMES as lists.
-
-    ``tables`` maps section name to its table (``dataset`` excluded); ``source`` names the
-    file in messages. Keys may use ``-`` or ``_``. Raises :class:`ConfigError` for an
-    unknown section or key (listing the valid ones) or a value of the wrong type.
+    ``source`` names the file in messages. Keys may use ``-`` or ``_``; NAMES options come
+    back as lists. Raises :class:`ConfigError` for an unknown section or key (listing the
+    valid ones) or a value of the wrong type.
     """
+    sections = {"dataset": DATASET_OPTIONS, **STAGE_OPTIONS}
     checked: dict[str, dict[str, Any]] = {}
-    for stage, table in tables.items():
-        if stage not in STAGE_OPTIONS:
-            raise ConfigError(f"{source}: unknown section [{stage}]; sections are: dataset, "
-                              f"{', '.join(STAGE_OPTIONS)}")
+    for section, table in data.items():
+        if section not in sections:
+            raise ConfigError(f"{source}: unknown section [{section}]; sections are: "
+                              f"{', '.join(sections)}")
         if not isinstance(table, dict):
-            raise ConfigError(f"{source}: '{stage}' must be a table ([{stage}]), not a value")
-        valid = STAGE_OPTIONS[stage]
-        checked[stage] = {}
+            raise ConfigError(f"{source}: '{section}' must be a table ([{section}]), not a "
+                              "value")
+        valid = sections[section]
+        checked[section] = {}
         for raw_key, value in table.items():
             key = raw_key.replace("-", "_")
             if key not in valid:
-                raise ConfigError(f"{source}: unknown option '{raw_key}' in [{stage}]; options "
-                                  f"are: {', '.join(sorted(valid))}")
+                raise ConfigError(f"{source}: unknown option '{raw_key}' in [{section}]; "
+                                  f"options are: {', '.join(sorted(valid))}")
             kind = valid[key]
             if not _fits(kind, value):
                 expected = "a list of strings or a comma-separated string" if (
                     kind == NAMES) else kind
-                raise ConfigError(f"{source}: [{stage}] {raw_key} must be {expected}, not "
+                raise ConfigError(f"{source}: [{section}] {raw_key} must be {expected}, not "
                                   f"{value!r}")
-            checked[stage][key] = as_names(value) if kind == NAMES else value
-    return checked
+            checked[section][key] = as_names(value) if kind == NAMES else value
+    return checked.pop("dataset", {}), checked

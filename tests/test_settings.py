@@ -8,7 +8,7 @@ import pytest
 
 from labelclean.errors import ConfigError
 from labelclean.project import load_project
-from labelclean.settings import STAGE_OPTIONS, as_names, check_stage_settings
+from labelclean.settings import STAGE_OPTIONS, as_names, check_project_tables
 
 
 def write_config(tmp_path, body: str):
@@ -43,8 +43,8 @@ def test_valid_settings_are_normalised(tmp_path):
      "[noise] relabel_threshold must be a number, not '0.5'"),
     ("[run]\nskip = [1, 2]\n",
      "[run] skip must be a list of strings or a comma-separated string, not [1, 2]"),
-    ("oof = 3\n", "unknown option 'oof' in [dataset]; options are: images, labels, "
-                  "id_col"),
+    ("oof = 3\n", "unknown option 'oof' in [dataset]; options are: class_names, id_col, "
+                  "images"),
     ("labels = 3\n", "[dataset] labels must be a string, not 3"),
     ("[oof]\nepochs = 3\n[oof.more]\nx = 1\n", "unknown option 'more' in [oof]"),
 ])
@@ -58,7 +58,7 @@ def test_bad_settings_are_one_clear_error(tmp_path, body, message):
 
 def test_every_stage_has_options_and_every_kind_is_known():
     assert set(STAGE_OPTIONS) == {"scan", "dedupe", "embed", "oof", "noise", "report", "run"}
-    assert check_stage_settings({}, "x") == {}
+    assert check_project_tables({}, "x") == ({}, {})
 
 
 def test_cli_reports_a_bad_setting_before_any_work(cli, tmp_path, small_demo):
