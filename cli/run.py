@@ -55,14 +55,14 @@ def run_all(
 ) -> None:
     """Run every stage in order; unchanged stages are reused."""
     from labelclean.pipeline import run_pipeline
+    from labelclean.settings import as_names
 
     project = load(config, images, labels, workdir)
     project.require_dataset()
-    split = lambda text: tuple(s.strip() for s in text.split(",") if s.strip())  # noqa: E731
     out.print(f"labelclean run: {project.dataset.images} -> {project.workdir}")
     with progress_bar("run") as progress:
-        result = run_pipeline(project, stages=split(only) if only else None,
-                              skip=split(skip) if skip else (), force=force,
+        result = run_pipeline(project, stages=tuple(as_names(only)) or None,
+                              skip=tuple(as_names(skip)), force=force,
                               progress=progress, on_stage=lambda r: out.print(
                                   stage_line(r), markup=False))
     print_outcome(result)

@@ -8,7 +8,8 @@ choices short names and notes. The encoder is the model with its classifier remo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,9 @@ def resolve_device(device: str = "auto"):
     if device == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     available = {"cpu": True, "cuda": cuda, "mps": mps}
-    if device.split(":")[0] not in available:
-        raise ConfigError(f"--device must be auto, cpu, cuda or mps, not '{device}'")
     kind, _, number = device.partition(":")
+    if kind not in available:
+        raise ConfigError(f"--device must be auto, cpu, cuda or mps, not '{device}'")
     if not available[kind] or (kind == "cuda" and number.isdigit()
                                and int(number) >= torch.cuda.device_count()):
         raise ConfigError(f"--device {device} was asked for, but torch {torch.__version__} sees "
@@ -156,12 +157,8 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
     backbone = resolve_backbone(model)
     dev = resolve_device(device)
     size = image_size or backbone.image_size
-    try:
+    with image_size_errors(backbone.timm_name, image_size):
         net, source = _create_model(backbone.timm_name, size, weights, pretrained)
-    except (AssertionError, ValueError, RuntimeError) as exc:
-        if not image_size:
-            raise
-        raise image_size_error(backbone.timm_name, image_size, exc) from None
     config = timm.data.resolve_model_data_config(net)
     if size:
         config["input_size"] = (3, size, size)
@@ -177,21 +174,27 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
                       _scale=1.0 / (255.0 * std), _shift=-mean / std)
     with torch.inference_mode():
         probe = torch.zeros((1, *encoder.input_size), dtype=torch.uint8)
-        try:
+        with image_size_errors(backbone.timm_name, image_size):
             encoder.dim = int(encoder(probe).shape[1])
-        except (AssertionError, ValueError, RuntimeError) as exc:
-            if not image_size:
-                raise
-            raise image_size_error(backbone.timm_name, image_size, exc) from None
     return encoder
 
 
-def image_size_error(model: str, size: int, why: BaseException) -> ConfigError:
-    """The error for a model that cannot take ``size`` x ``size`` images."""
-    reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
-    return ConfigError(f"model '{model}' cannot take {size}x{size} images ({reason[:160]}); "
-                       "pass another --image-size (larger, or a multiple of its patch size), "
-                       "or leave it out for the model's own")
+@contextmanager
+def image_size_errors(model: str, size: int | None) -> Iterator[None]:
+    """Turn a model's failure on an image size the user chose into a :class:`ConfigError`.
+
+    With ``size`` None (the model's own size) a failure is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except (AssertionError, ValueError, RuntimeError) as exc:
+        if not size:
+            raise
+        text = str(exc).strip()
+        reason = text.splitlines()[0][:160] if text else type(exc).__name__
+        raise ConfigError(f"model '{model}' cannot take {size}x{size} images ({reason}); "
+                          "pass another --image-size (larger, or a multiple of its patch "
+                          "size), or leave it out for the model's own") from None
 
 
 def _create_model(timm_name: str, size: int | None, weights, pretrained: bool):

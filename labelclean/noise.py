@@ -367,13 +367,11 @@ def scored_oof_table(frame: pd.DataFrame, probs: np.ndarray,
     their probabilities in the same order. Rows of unreadable images, or without finite
     probabilities, are left out; ``fold`` is empty (the files read need not have one).
     """
+    from .oof import oof_table
+
     keep = frame["readable"].to_numpy(bool) & np.isfinite(probs).all(axis=1)
-    table = pd.DataFrame({"image_id": frame["image_id"].to_numpy(object)[keep],
-                          "label": frame["label"].to_numpy(object)[keep],
-                          "fold": ""})
-    for j, cls in enumerate(classes):
-        table[str(cls)] = np.round(probs[keep, j], 6)
-    return table
+    return oof_table(frame["image_id"].to_numpy(object)[keep],
+                     frame["label"].to_numpy(object)[keep], None, probs[keep], list(classes))
 
 
 def images_frame(dataset: Any, workdir: Any) -> tuple[pd.DataFrame, list[str]]:

@@ -365,13 +365,19 @@ def _labeled_rows(workdir: Path):
     return index, np.flatnonzero(mask), list(classes), meta.get("root")
 
 
-def oof_table(image_ids, labels, folds: np.ndarray, probs: np.ndarray, classes: list):
-    """The ``oof.csv`` table: ``image_id, label, fold``, then one column per class value."""
+def oof_table(image_ids, labels, folds: np.ndarray | None, probs: np.ndarray, classes: list,
+              decimals: int | None = 6):
+    """The ``oof.csv`` table: ``image_id, label, fold``, then one column per class value.
+
+    ``probs`` (N, K) is rounded to ``decimals`` (None: as given); ``fold`` is empty when
+    ``folds`` is None (probabilities that came from elsewhere).
+    """
     import pandas as pd
 
     table = pd.DataFrame({"image_id": list(image_ids), "label": list(labels),
-                          "fold": np.asarray(folds, dtype=np.int64)})
-    columns = pd.DataFrame(np.round(probs, 6), columns=[str(c) for c in classes])
+                          "fold": "" if folds is None else np.asarray(folds, dtype=np.int64)})
+    values = probs if decimals is None else np.round(probs, decimals)
+    columns = pd.DataFrame(values, columns=[str(c) for c in classes])
     return pd.concat([table, columns], axis=1)
 
 
@@ -384,6 +390,7 @@ def run_oof(workdir: str | Path, *, source: str = "auto", n_folds: int = 5, seed
     Reuses the previous result when the index, duplicates, embeddings and settings are
     unchanged (``force=True`` recomputes and discards fold checkpoints).
     """
+    from .embeddings import SETTINGS as EMBEDDING_SETTINGS
     from .folds import duplicate_groups, read_duplicate_table
     from .workdir import DUPLICATES, INDEX, OOF, Workdir, write_csv, write_json
 
@@ -402,8 +409,6 @@ def run_oof(workdir: str | Path, *, source: str = "auto", n_folds: int = 5, seed
                  if mode == "embeddings" else {"train": asdict(config)})}
     features, emb_meta = (_features(wd.root, embeddings_model, rows) if mode == "embeddings"
                           else (None, {}))
-    from .embeddings import SETTINGS as EMBEDDING_SETTINGS
-
     inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(DUPLICATES),
                          {k: emb_meta.get(k) for k in EMBEDDING_SETTINGS})
     if not force and wd.is_fresh("oof", params, inputs):
@@ -477,6 +482,12 @@ def _reuse(wd) -> OOFRun:
     return OOFRun(table=table, summary=summary, path=wd.path(OOF), reused=True)
 
 
+#: options only one source uses (an ``[oof]`` key or CLI long name)
+TRAIN_OPTIONS = {"model", "image_size", "epochs", "batch_size", "lr", "loss", "augment",
+                 "no_tta", "pretrained", "weights", "device", "workers"}
+EMBEDDINGS_OPTIONS = {"learner", "embeddings", "no_calibrate"}
+
+
 def run_oof_with_settings(workdir: str | Path, settings: dict[str, Any], *, force: bool = False,
                           progress: ProgressFn | None = None) -> OOFRun:
     """:func:`run_oof` from an ``[oof]`` table whose keys are the CLI's long option names
@@ -504,9 +515,3 @@ def run_oof_with_settings(workdir: str | Path, settings: dict[str, Any], *, forc
                    f"{run.summary['source']}: {', '.join(unused)}")
         run.summary["note"] = "; ".join(n for n in (run.summary.get("note"), ignored) if n)
     return run
-
-
-#: options only one source uses (an ``[oof]`` key or CLI long name)
-TRAIN_OPTIONS = {"model", "image_size", "epochs", "batch_size", "lr", "loss", "augment",
-                 "no_tta", "pretrained", "weights", "device", "workers"}
-EMBEDDINGS_OPTIONS = {"learner", "embeddings", "no_calibrate"}

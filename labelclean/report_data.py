@@ -121,6 +121,7 @@ def _any_oof(path: Path, index: pd.DataFrame) -> pd.DataFrame:
     labeled image in labels-file order (the order of ``index.csv``).
     """
     from .dataset import sort_classes
+    from .oof import oof_table
     from .oof_io import read_oof
 
     labeled = index[index["label"].map(lambda v: v is not None and v != "")]
@@ -133,10 +134,7 @@ def _any_oof(path: Path, index: pd.DataFrame) -> pd.DataFrame:
                            f"{len(labeled):,} labeled images; a .npy must hold one row per "
                            "labeled image, in labels-file order")
         ids = labeled["image_id"].to_numpy(object)
-    frame = pd.DataFrame({"image_id": ids, "label": "", "fold": ""})
-    for j, cls in enumerate(classes):
-        frame[str(cls)] = table.probs[:, j]
-    return frame
+    return oof_table(ids, [""] * len(ids), None, table.probs, classes, decimals=None)
 
 
 def _note(file: str, adds: str, command: str) -> dict[str, str]:

@@ -282,15 +282,12 @@ def check_input_size(config: TrainConfig, n_classes: int) -> None:
     Builds the model with random weights and runs one blank image through it, so a size a
     network cannot take is one clear error before any fold is trained.
     """
-    from .backbones import image_size_error
+    from .backbones import image_size_errors
 
     size = int(config.image_size)
-    try:
+    with image_size_errors(config.model, size), torch.no_grad():
         net, _ = build_classifier(config.model, n_classes, image_size=size)
-        with torch.no_grad():
-            net.eval()(torch.zeros(1, 3, size, size))
-    except (AssertionError, ValueError, RuntimeError) as exc:
-        raise image_size_error(config.model, size, exc) from None
+        net.eval()(torch.zeros(1, 3, size, size))
 
 
 def _schedule(optimizer, warmup_steps: int, total_steps: int):
