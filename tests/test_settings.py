@@ -57,8 +57,29 @@ def test_bad_settings_are_one_clear_error(tmp_path, body, message):
 
 
 def test_every_stage_has_options_and_every_kind_is_known():
+    from labelclean import settings
+
     assert set(STAGE_OPTIONS) == {"scan", "dedupe", "embed", "oof", "noise", "report", "run"}
     assert check_project_tables({}, "x") == ({}, {})
+    kinds = {settings.INT, settings.NUMBER, settings.BOOL, settings.TEXT, settings.NAMES}
+    for stage, options in STAGE_OPTIONS.items():
+        assert set(options.values()) <= kinds, stage
+
+
+#: CLI options that are not stage settings: actions, display, dataset-level, run's selection
+NOT_SETTINGS = {"images", "labels", "workdir", "config", "force", "help", "top", "list_models",
+                "class_names", "stages"}
+
+
+def test_every_stage_option_of_the_cli_can_be_set_in_the_project_file():
+    import typer
+    from labelclean.cli.main import app
+
+    group = typer.main.get_command(app)
+    for stage, options in STAGE_OPTIONS.items():
+        long_names = {o[2:].replace("-", "_") for p in group.commands[stage].params
+                      for o in p.opts if o.startswith("--")}
+        assert long_names - NOT_SETTINGS <= set(options), stage
 
 
 def test_cli_reports_a_bad_setting_before_any_work(cli, tmp_path, small_demo):
