@@ -30,7 +30,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if input
 def load(config: Path | None, images: Path | None, labels: Path | None,
          workdir: Path | None):
     """The project from the project file and the command-line overrides."""
-    from labelclean.project import load_project
+    from labelclean.config.project import load_project
 
     return load_project(config, images=images, labels=labels, workdir=workdir)
 
@@ -43,7 +43,7 @@ def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
     dataset (not "run 'labelclean scan' first", which would fail the same way).
     """
     from labelclean.errors import NoDatasetError
-    from labelclean.workdir import INDEX
+    from labelclean.io.workdir import INDEX
 
     project = load(config, images, labels, workdir)
     if project.dataset.images is None and not (project.workdir / INDEX).exists():
@@ -53,7 +53,7 @@ def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
 
 def load_dataset_of(project):
     """The dataset a project names (its work directory excluded from the walk)."""
-    from labelclean.dataset import load_dataset
+    from labelclean.io.dataset import load_dataset
 
     spec = project.require_dataset()
     return load_dataset(spec.images, spec.labels, id_col=spec.id_col,

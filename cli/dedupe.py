@@ -63,8 +63,8 @@ def dedupe(
     top: Annotated[int, typer.Option("--top", min=0, help="Groups to list.")] = 5,
 ) -> None:
     """Find exact and near-duplicate images, and copies that carry different labels."""
-    from labelclean.duplicates import DedupeOptions
-    from labelclean.duplicates_stage import dedupe_dataset, dedupe_workdir
+    from labelclean.dedupe.find import DedupeOptions
+    from labelclean.dedupe.stage import dedupe_dataset, dedupe_workdir
 
     project = load_scanned(config, images, labels, workdir)
     given = {"method": method, "hash": hash_method, "radius": radius, "k": k,

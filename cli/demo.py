@@ -26,7 +26,7 @@ def demo(
     force: ForceOpt = False,
 ) -> None:
     """Build a demo dataset with known problems, run every stage on it, and score the result."""
-    from labelclean.pipeline import run_demo
+    from labelclean.pipeline.runner import run_demo
 
     out.print(f"Demo dataset: {out_dir}/ (handwritten digits as photos, with injected label "
               "noise, duplicates and broken files)")

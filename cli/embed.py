@@ -52,14 +52,14 @@ def embed(
         "--list-models", help="List the named backbones and exit.")] = False,
 ) -> None:
     """Embed every image with a pretrained backbone (resumes an interrupted run)."""
-    from labelclean.backbones import BACKBONES, DEFAULT_BACKBONE, list_backbones
+    from labelclean.models.backbones import BACKBONES, DEFAULT_BACKBONE, list_backbones
 
     if list_models:
         for name in list_backbones():
             b = BACKBONES[name]
             out.print(f"{name:<16} {b.timm_name}\n{'':<16} {b.notes}")
         return
-    from labelclean.embeddings import prepare_embedding
+    from labelclean.embed.stage import prepare_embedding
 
     project = load_scanned(config, images, labels, workdir)
     opt = lambda name, value, default: project.option("embed", name, value, default)

@@ -47,7 +47,7 @@ def noise(
         "--ignore-duplicates", help="Do not use WORKDIR/duplicates.csv.")] = False,
 ) -> None:
     """Find wrong labels with cleanlab; write manifest.csv, clean.csv and summary.json."""
-    from labelclean.noise import DEFAULTS, run_noise
+    from labelclean.noise.stage import DEFAULTS, run_noise
 
     project = load(config, images, labels, workdir)
     dataset = load_dataset_of(project)
@@ -111,7 +111,7 @@ def apply_cmd(
         show_default=False)] = None,
 ) -> None:
     """Write clean.csv from an edited manifest: drops removed, relabels applied."""
-    from labelclean.manifest import apply_manifest
+    from labelclean.noise.manifest import apply_manifest
 
     project = load(config, images, labels, workdir)
     dataset = load_dataset_of(project)

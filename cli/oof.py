@@ -76,7 +76,7 @@ def oof(
     Folds are grouped by duplicate group, so no copy of an image is ever scored by a model
     that saw it.
     """
-    from labelclean.oof import run_oof_with_settings
+    from labelclean.oof.stage import run_oof_with_settings
 
     project = load_scanned(config, images, labels, workdir)
     given = {"folds": folds, "seed": seed, "from": source, "learner": learner,

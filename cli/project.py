@@ -28,9 +28,9 @@ def init(
     config: ConfigOpt = None,
 ) -> None:
     """Write labelclean.toml so later commands need no arguments."""
-    from labelclean.dataset import load_class_names, load_dataset
+    from labelclean.config.project import PROJECT_FILE, DatasetSpec, write_project
     from labelclean.errors import NoDatasetError
-    from labelclean.project import PROJECT_FILE, DatasetSpec, write_project
+    from labelclean.io.dataset import load_class_names, load_dataset
 
     if images is None:
         raise NoDatasetError()

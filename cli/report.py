@@ -40,9 +40,9 @@ def report(
         "--workers", help="Processes for thumbnails (default: all cores).")] = None,
 ) -> None:
     """Write report/index.html: summary, figures, flagged-image gallery, duplicates, export."""
-    from labelclean.dataset import load_class_names
-    from labelclean.report import build_report
-    from labelclean.report_data import load_inputs
+    from labelclean.io.dataset import load_class_names
+    from labelclean.report.build import build_report
+    from labelclean.report.data import load_inputs
 
     project = load_scanned(config, images, labels, workdir)
     names = load_class_names(class_names or project.dataset.class_names)

@@ -54,8 +54,8 @@ def run_all(
         show_default=False)] = None,
 ) -> None:
     """Run every stage in order; unchanged stages are reused."""
-    from labelclean.pipeline import run_pipeline
-    from labelclean.settings import as_names
+    from labelclean.config.settings import as_names
+    from labelclean.pipeline.runner import run_pipeline
 
     project = load(config, images, labels, workdir)
     project.require_dataset()

@@ -31,8 +31,8 @@ def scan(
         "--workers", help="Processes (default: all cores).")] = None,
 ) -> None:
     """Index every image file: readable or not (and why), size, format, content hash."""
-    from labelclean.scan import scan_dataset
-    from labelclean.settings import as_names
+    from labelclean.config.settings import as_names
+    from labelclean.scan.stage import scan_dataset
 
     project = load(config, images, labels, workdir)
     dataset = load_dataset_of(project)

@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from labelclean.dataset import load_dataset
-from labelclean.datasets import synthetic_photo
-from labelclean.duplicates_stage import dedupe_workdir
-from labelclean.scan import scan_dataset
+from labelclean.dedupe.stage import dedupe_workdir
+from labelclean.demo.data import synthetic_photo
+from labelclean.io.dataset import load_dataset
+from labelclean.scan.stage import scan_dataset
 
 HERE = Path(__file__).resolve().parent
 

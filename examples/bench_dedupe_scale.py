@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labelclean.grouping import group_labels, groups_of
-from labelclean.neighbors import cosine_pairs
+from labelclean.dedupe.grouping import group_labels, groups_of
+from labelclean.dedupe.neighbors import cosine_pairs
 
 
 def write_vectors(path: Path, n: int, dim: int, groups: int, seed: int = 0) -> list[list[int]]:

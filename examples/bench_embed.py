@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 from labelclean import __version__
-from labelclean.backbones import DEFAULT_BACKBONE, build_encoder
-from labelclean.dataset import load_dataset
-from labelclean.datasets import make_photo_folder
-from labelclean.embeddings import default_workers, prepare_embedding
-from labelclean.scan import scan_dataset
+from labelclean.demo.data import make_photo_folder
+from labelclean.embed.stage import default_workers, prepare_embedding
+from labelclean.io.dataset import load_dataset
+from labelclean.models.backbones import DEFAULT_BACKBONE, build_encoder
+from labelclean.scan.stage import scan_dataset
 
 
 def forward_only(encoder, n: int, batch_size: int, threads: int) -> float:

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from labelclean import __version__
-from labelclean.dataset import Dataset, ImageRecord
-from labelclean.noise import run_noise
-from labelclean.oof_io import read_oof
+from labelclean.io.dataset import Dataset, ImageRecord
+from labelclean.noise.stage import run_noise
+from labelclean.oof.files import read_oof
 
 
 def make_files(folder: Path, n: int, k: int, seed: int) -> tuple[Path, Path, np.ndarray]:

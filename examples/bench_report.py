@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labelclean import __version__  # noqa: E402
-from labelclean.datasets import make_photo_folder  # noqa: E402
-from labelclean.report import build_report  # noqa: E402
-from labelclean.thumbnails import make_thumbnails  # noqa: E402
+from labelclean.demo.data import make_photo_folder  # noqa: E402
+from labelclean.report.build import build_report  # noqa: E402
+from labelclean.report.thumbnails import make_thumbnails  # noqa: E402
 from tests.browser import chromium, open_report  # noqa: E402
 from tests.reportfiles import write_synthetic_findings  # noqa: E402
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from labelclean import __version__
-from labelclean.dataset import load_dataset
-from labelclean.datasets import make_photo_folder
-from labelclean.scan import scan_dataset
+from labelclean.demo.data import make_photo_folder
+from labelclean.io.dataset import load_dataset
+from labelclean.scan.stage import scan_dataset
 
 
 def bench(n: int, data: Path, workers: int | None, repeats: int = 3) -> dict:

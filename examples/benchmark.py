@@ -60,7 +60,7 @@ def machine() -> str:
 
 
 def demo_section(tmp: Path) -> str:
-    from labelclean.pipeline import run_demo
+    from labelclean.pipeline.runner import run_demo
 
     start = time.perf_counter()
     result = run_demo(tmp / "demo")

@@ -28,7 +28,7 @@ from PIL import Image
 
 def make_competition_folder(out: Path, n_images: int) -> None:
     """train.csv + train_images/, like the Kaggle download."""
-    from labelclean.datasets import make_demo
+    from labelclean.demo.data import make_demo
 
     demo = make_demo(out / "download", n_images=n_images, n_exact=max(4, n_images // 30),
                      n_near=max(8, n_images // 15))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from labelclean.dataset import load_dataset
-from labelclean.datasets import make_demo
-from labelclean.duplicates_scoring import score_duplicates
-from labelclean.duplicates_stage import dedupe_dataset
+from labelclean.dedupe.stage import dedupe_dataset
+from labelclean.demo.data import make_demo
+from labelclean.evaluate.pairs import score_duplicates
+from labelclean.io.dataset import load_dataset
 
 
 def main() -> None:

@@ -29,10 +29,10 @@ import pandas as pd
 from PIL import Image
 
 from labelclean import __version__
-from labelclean.dataset import load_dataset
-from labelclean.datasets import make_demo
-from labelclean.noise import run_noise
-from labelclean.scan import read_index, scan_dataset
+from labelclean.demo.data import make_demo
+from labelclean.io.dataset import load_dataset
+from labelclean.noise.stage import run_noise
+from labelclean.scan.stage import read_index, scan_dataset
 
 
 def pixel_features(root: Path, paths: list[str]) -> np.ndarray:

@@ -28,8 +28,8 @@ import pandas as pd
 from _cli import labelclean
 
 from labelclean import __version__
-from labelclean.datasets import make_demo
-from labelclean.pipeline import score_against_truth
+from labelclean.demo.data import make_demo
+from labelclean.pipeline.runner import score_against_truth
 
 
 def oof_args(mode: str) -> list[str]:
@@ -59,7 +59,7 @@ def time_fast_mode(n: int, dim: int = 768, classes: int = 5, seed: int = 0) -> s
     synthetic ``dim``-d embeddings with class structure and 10 % flipped labels."""
     import numpy as np
 
-    from labelclean.oof import out_of_fold_probs
+    from labelclean.oof.stage import out_of_fold_probs
 
     rng = np.random.default_rng(seed)
     true = rng.integers(0, classes, n)

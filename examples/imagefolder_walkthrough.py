@@ -20,7 +20,7 @@ from _cli import labelclean
 
 def make_tree(out: Path, n_images: int) -> Path:
     """Sort the demo's images into one folder per (given) class name."""
-    from labelclean.datasets import DIGIT_NAMES, make_demo
+    from labelclean.demo.data import DIGIT_NAMES, make_demo
 
     demo = make_demo(out / "download", n_images=n_images, n_exact=max(4, n_images // 30),
                      n_near=max(8, n_images // 15))

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from labelclean.dataset import load_dataset
-from labelclean.datasets import make_demo
-from labelclean.duplicates import exact_groups, near_groups_from_hashes
-from labelclean.duplicates_stage import dedupe_dataset
-from labelclean.folds import duplicate_groups
-from labelclean.noise import find_noise
-from labelclean.oof import out_of_fold_probs
-from labelclean.report import build_report
-from labelclean.scan import scan_dataset
+from labelclean.dedupe.find import exact_groups, near_groups_from_hashes
+from labelclean.dedupe.stage import dedupe_dataset
+from labelclean.demo.data import make_demo
+from labelclean.io.dataset import load_dataset
+from labelclean.noise.stage import find_noise
+from labelclean.oof.folds import duplicate_groups
+from labelclean.oof.stage import out_of_fold_probs
+from labelclean.report.build import build_report
+from labelclean.scan.stage import scan_dataset
 
 
 def main(argv: list[str] | None = None) -> dict:

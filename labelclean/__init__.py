@@ -6,6 +6,6 @@ stage that needs them, so importing this package is cheap.
 
 __version__ = "0.1.0"
 
-from .errors import LabelcleanError  # noqa: E402
+from labelclean.errors import LabelcleanError  # noqa: E402
 
 __all__ = ["LabelcleanError", "__version__"]

@@ -17,7 +17,7 @@ def small_demo(tmp_path_factory) -> object:
 
     Treat it as read-only: copy it (``tmp_path``) before writing into it.
     """
-    from labelclean.datasets import make_demo
+    from labelclean.demo.data import make_demo
 
     return make_demo(tmp_path_factory.mktemp("demo") / "data", n_images=300, n_exact=20,
                      n_near=40, seed=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from labelclean.dataset import load_dataset, parse_labels, sort_classes
 from labelclean.errors import ConfigError, LabelsFileError
+from labelclean.io.dataset import load_dataset, parse_labels, sort_classes
 
 from .hostile import photo
 

@@ -10,9 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from labelclean.dataset import load_dataset
-from labelclean.datasets import _jpeg_bytes, _render_digit
-from labelclean.duplicates import (
+from labelclean.dedupe.find import (
     COLUMNS,
     DedupeOptions,
     exact_groups,
@@ -20,13 +18,15 @@ from labelclean.duplicates import (
     near_groups_from_embeddings,
     near_groups_from_hashes,
 )
-from labelclean.duplicates_scoring import score_duplicates
-from labelclean.duplicates_stage import dedupe_dataset, dedupe_workdir, read_duplicates_table
-from labelclean.grouping import choose_keep, group_labels, groups_of, labels_conflict
-from labelclean.hashing import hash_hex
-from labelclean.neighbors import cosine_pairs, hamming_pairs
-from labelclean.scan import scan_dataset
-from labelclean.verify import thumbnail_similarity
+from labelclean.dedupe.grouping import choose_keep, group_labels, groups_of, labels_conflict
+from labelclean.dedupe.neighbors import cosine_pairs, hamming_pairs
+from labelclean.dedupe.stage import dedupe_dataset, dedupe_workdir, read_duplicates_table
+from labelclean.dedupe.verify import thumbnail_similarity
+from labelclean.demo.data import _jpeg_bytes, _render_digit
+from labelclean.evaluate.pairs import score_duplicates
+from labelclean.io.dataset import load_dataset
+from labelclean.scan.hashing import hash_hex
+from labelclean.scan.stage import scan_dataset
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +246,8 @@ def test_exact_pixel_resize_and_keep_on_a_folder(small_folder, tmp_path):
 
 
 def test_embedding_method_from_the_work_directory(small_folder, tmp_path):
-    from labelclean.embeddings import embeddings_paths, ids_sha256
-    from labelclean.workdir import write_json
+    from labelclean.embed.stage import embeddings_paths, ids_sha256
+    from labelclean.io.workdir import write_json
 
     wd = tmp_path / "wd"
     scan = scan_dataset(load_dataset(small_folder), wd)

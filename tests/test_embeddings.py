@@ -10,17 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from labelclean.backbones import (
+from labelclean.embed.stage import embed_dataset, embed_images, load_embeddings
+from labelclean.errors import MissingStageError, RegistryError, WeightsError
+from labelclean.io.dataset import load_dataset
+from labelclean.models.backbones import (
     BACKBONES,
     DEFAULT_BACKBONE,
     build_encoder,
     file_stem,
     list_backbones,
 )
-from labelclean.dataset import load_dataset
-from labelclean.embeddings import embed_dataset, embed_images, load_embeddings
-from labelclean.errors import MissingStageError, RegistryError, WeightsError
-from labelclean.scan import read_index, scan_dataset
+from labelclean.scan.stage import read_index, scan_dataset
 
 from .hostile import photo
 
@@ -281,8 +281,8 @@ def test_cli_embed_summary_reuse_and_errors(cli, tmp_path):
 
 
 def test_big_jpegs_are_decoded_in_draft_mode(tmp_path):
-    from labelclean.embeddings import _ImageRows, iter_features
-    from labelclean.imageio import load_rgb
+    from labelclean.embed.stage import _ImageRows, iter_features
+    from labelclean.io.imageio import load_rgb
 
     yy, xx = np.mgrid[0:600, 0:800]
     smooth = np.stack([xx / 800 * 255, yy / 600 * 255, (xx + yy) % 256], axis=-1)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelclean.dataset import load_dataset
 from labelclean.errors import ManifestError, MissingStageError
-from labelclean.manifest import apply_manifest
-from labelclean.noise import MANIFEST_COLUMNS, find_noise, run_noise
+from labelclean.io.dataset import load_dataset
+from labelclean.noise.manifest import apply_manifest
+from labelclean.noise.stage import MANIFEST_COLUMNS, find_noise, run_noise
 
 from .noisefiles import demo_oof, read_truth, truth_duplicates
 
@@ -20,7 +20,7 @@ from .noisefiles import demo_oof, read_truth, truth_duplicates
 @pytest.fixture(scope="module")
 def scanned(small_demo, tmp_path_factory):
     """The small demo scanned once, with an OOF file and duplicates.csv beside it."""
-    from labelclean.scan import scan_dataset
+    from labelclean.scan.stage import scan_dataset
 
     base = tmp_path_factory.mktemp("noise")
     dataset = load_dataset(small_demo.images, small_demo.labels)

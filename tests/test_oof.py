@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from labelclean import oof as oof_mod
 from labelclean.errors import ConfigError, RegistryError
-from labelclean.folds import duplicate_groups, make_folds
-from labelclean.losses import list_losses, make_loss, tempered_softmax
-from labelclean.oof import out_of_fold_probs
-from labelclean.training import TrainConfig, augment_batch, get_augmentation, list_augmentations
+from labelclean.oof import stage as oof_mod
+from labelclean.oof.folds import duplicate_groups, make_folds
+from labelclean.oof.stage import out_of_fold_probs
+from labelclean.train.loop import TrainConfig, augment_batch, get_augmentation, list_augmentations
+from labelclean.train.losses import list_losses, make_loss, tempered_softmax
 
 # -- folds ------------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ def test_training_resumes_after_an_interrupted_fold_with_identical_oof(tmp_path)
 
 
 def test_trained_folds_never_see_their_validation_rows(tmp_path, monkeypatch):
-    from labelclean import training
+    from labelclean.train import loop as training
 
     images, labels = _colour_images(n=60)
     groups = np.arange(60) // 3  # triples of copies
@@ -307,7 +307,7 @@ def test_train_config_errors():
         TrainConfig(model="no_such_net").resolved()
     with pytest.raises(ConfigError, match=r"trains from scratch; --weights and --pretrained "
                                           r"need a timm model"):
-        from labelclean.training import build_classifier
+        from labelclean.train.loop import build_classifier
 
         build_classifier("small_cnn", 3, image_size=32, pretrained=True)
     import timm
@@ -318,7 +318,7 @@ def test_train_config_errors():
 
 
 def test_a_timm_model_trains_too():
-    from labelclean.training import build_classifier
+    from labelclean.train.loop import build_classifier
 
     net, source = build_classifier("test_vit", 3, image_size=32)
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3) and source.startswith("random-init")
@@ -395,7 +395,7 @@ def test_fast_mode_from_embeddings_through_the_cli(project, cli, tmp_path):
 def test_auto_source_passes_random_embeddings_over_and_new_embeddings_refresh_oof(
         project, cli, tmp_path):
     from labelclean.errors import MissingStageError
-    from labelclean.oof import choose_source
+    from labelclean.oof.stage import choose_source
 
     wd = tmp_path / ".labelclean"
     embed = ["embed", "--model", "test_vit", "--no-pretrained", "--workers", "0"]
@@ -415,7 +415,7 @@ def test_auto_source_passes_random_embeddings_over_and_new_embeddings_refresh_oo
 
 
 def test_an_image_size_the_model_cannot_take_fails_before_training():
-    from labelclean.training import check_input_size
+    from labelclean.train.loop import check_input_size
 
     with pytest.raises(ConfigError, match="image size must be at least 8 pixels, not 0"):
         TrainConfig(image_size=0).resolved()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from labelclean.errors import OOFError, RegistryError
-from labelclean.oof_io import (
+from labelclean.oof.files import (
     align_oof,
     combine_oof,
     load_oof,
@@ -116,7 +116,7 @@ def test_logits_flag_on_probabilities_warns(tmp_path):
 
 
 def test_accuracy_weights_raise_accuracy_over_the_log_loss_optimum():
-    from labelclean.oof_io import fit_accuracy_weights, fit_weights
+    from labelclean.oof.files import fit_accuracy_weights, fit_weights
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from labelclean.dataset import load_class_names, load_dataset
 from labelclean.errors import ManifestError
-from labelclean.report import build_report, script_json
-from labelclean.report_data import encode_columns
-from labelclean.scan import scan_dataset
+from labelclean.io.dataset import load_class_names, load_dataset
+from labelclean.report.build import build_report, script_json
+from labelclean.report.data import encode_columns
+from labelclean.scan.stage import scan_dataset
 
 from .reportfiles import write_fake_results
 
@@ -221,7 +221,7 @@ def test_cli_report_errors(cli, tmp_path):
 
 def test_top3_come_from_the_oof_file_noise_was_given(scanned, tmp_path):
     """A user's own OOF (prob_<c> columns, outside the work directory) reaches the gallery."""
-    from labelclean.noise import run_noise
+    from labelclean.noise.stage import run_noise
 
     from .noisefiles import demo_oof
 
@@ -246,7 +246,7 @@ def test_top3_come_from_the_oof_file_noise_was_given(scanned, tmp_path):
 
 @pytest.mark.parametrize("form", ["prob_columns.csv", "rows.npy"])
 def test_report_oof_option_reads_any_format_noise_reads(scanned, tmp_path, form):
-    from labelclean.report_data import load_inputs
+    from labelclean.report.data import load_inputs
 
     from .noisefiles import demo_oof
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from labelclean.dataset import load_class_names, load_dataset
-from labelclean.report import build_report
-from labelclean.scan import scan_dataset
+from labelclean.io.dataset import load_class_names, load_dataset
+from labelclean.report.build import build_report
+from labelclean.scan.stage import scan_dataset
 
 from .browser import chromium, open_report, requested_urls, wait_for, wait_for_file
 from .reportfiles import write_fake_results, write_synthetic_findings

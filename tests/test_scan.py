@@ -7,8 +7,8 @@ import os
 import pandas as pd
 import pytest
 
-from labelclean.dataset import load_dataset
-from labelclean.scan import INDEX_COLUMNS, read_hashes, read_index, scan_dataset
+from labelclean.io.dataset import load_dataset
+from labelclean.scan.stage import INDEX_COLUMNS, read_hashes, read_index, scan_dataset
 
 from .hostile import photo, write_readable, write_unreadable
 

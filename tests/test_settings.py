@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from labelclean.config.project import load_project
+from labelclean.config.settings import STAGE_OPTIONS, as_names, check_project_tables
 from labelclean.errors import ConfigError
-from labelclean.project import load_project
-from labelclean.settings import STAGE_OPTIONS, as_names, check_project_tables
 
 
 def write_config(tmp_path, body: str):
@@ -57,7 +57,7 @@ def test_bad_settings_are_one_clear_error(tmp_path, body, message):
 
 
 def test_every_stage_has_options_and_every_kind_is_known():
-    from labelclean import settings
+    from labelclean.config import settings
 
     assert set(STAGE_OPTIONS) == {"scan", "dedupe", "embed", "oof", "noise", "report", "run"}
     assert check_project_tables({}, "x") == ({}, {})

@@ -1,0 +1,142 @@
+"""The project file ``labelclean.toml``: which dataset, which work directory, stage options.
+
+Layout::
+
+    [dataset]
+    images = "train_images"      # relative paths are relative to the project file
+    labels = "train.csv"
+    id_col = "image_id"
+    label_col = "label"
+    path_col = ""
+    workdir = ".labelclean"
+
+    [dedupe]                      # any stage option, by its long name
+    threshold = 0.95              # (checked: labelclean.config.settings.STAGE_OPTIONS)
+
+Command-line options override the file; the file overrides built-in defaults.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labelclean.config.settings import check_project_tables
+from labelclean.errors import ConfigError, NoDatasetError
+from labelclean.io.workdir import write_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROJECT_FILE = "labelclean.toml"
+DEFAULT_WORKDIR = ".labelclean"
+
+
+@dataclass
+class DatasetSpec:
+    """Where the images and labels are and how to read the labels file."""
+
+    images: Path | None = None
+    labels: Path | None = None
+    id_col: str = "image_id"
+    label_col: str = "label"
+    path_col: str | None = None
+    class_names: Path | None = None
+
+
+@dataclass
+class Project:
+    """A resolved project: dataset, work directory and per-stage options."""
+
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    workdir: Path = Path(DEFAULT_WORKDIR)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config_path: Path | None = None
+
+    def option(self, stage: str, name: str, cli_value: Any, default: Any) -> Any:
+        """The value of a stage option: the command line, else the project file, else default."""
+        if cli_value is not None:
+            return cli_value
+        return self.stages.get(stage, {}).get(name, default)
+
+    def require_dataset(self) -> DatasetSpec:
+        if self.dataset.images is None:
+            raise NoDatasetError()
+        return self.dataset
+
+
+def _resolve(base: Path, value: str | None) -> Path | None:
+    if value in (None, ""):
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def load_project(config: str | Path | None = None, *, images: str | Path | None = None,
+                 labels: str | Path | None = None, workdir: str | Path | None = None,
+                 id_col: str | None = None, label_col: str | None = None,
+                 path_col: str | None = None) -> Project:
+    """Read the project file (if any) and apply command-line overrides.
+
+    ``config`` defaults to ``./labelclean.toml``; a missing default file is fine (everything
+    may come from the overrides), a missing explicit one is an error.
+    """
+    explicit = config is not None
+    config_path = Path(config) if explicit else Path(PROJECT_FILE)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"project file {config_path} is not valid TOML ({exc}); "
+                              "fix it or run 'labelclean init' again") from None
+    elif explicit:
+        raise ConfigError(f"project file {config_path} does not exist; "
+                          "run 'labelclean init --images DIR' to create one")
+    base = config_path.resolve().parent
+    ds, stages = check_project_tables(data, str(config_path))
+    spec = DatasetSpec(
+        images=Path(images) if images else _resolve(base, ds.get("images")),
+        labels=Path(labels) if labels else _resolve(base, ds.get("labels")),
+        id_col=id_col or ds.get("id_col") or "image_id",
+        label_col=label_col or ds.get("label_col") or "label",
+        path_col=path_col or ds.get("path_col") or None,
+        class_names=_resolve(base, ds.get("class_names")),
+    )
+    if workdir:
+        wd = Path(workdir)
+    else:
+        wd = _resolve(base, ds.get("workdir")) or Path(DEFAULT_WORKDIR)
+    return Project(dataset=spec, workdir=wd, stages=stages,
+                   config_path=config_path if config_path.exists() else None)
+
+
+def write_project(path: str | Path, spec: DatasetSpec, workdir: str | Path,
+                  stages: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write a project file; paths are stored relative to its folder when they can be."""
+    import tomli_w
+
+    path = Path(path)
+    base = path.resolve().parent
+
+    def rel(p: Path | str | None) -> str:
+        if p in (None, ""):
+            return ""
+        p = Path(p).resolve()
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            return str(p)
+
+    dataset = {k: v for k, v in asdict(spec).items() if v is not None}
+    for key in ("images", "labels", "class_names"):
+        if key in dataset:
+            dataset[key] = rel(dataset[key])
+    dataset["workdir"] = rel(workdir)
+    doc: dict[str, Any] = {"dataset": dataset}
+    doc.update(stages or {})
+    return write_text(tomli_w.dumps(doc), path)

@@ -1,0 +1,436 @@
+"""The dedupe stage: exact copies, same pixels in another file, and near copies.
+
+How a group is found, strongest signal first (the ``method`` column of ``duplicates.csv``):
+
+``exact``
+    Same bytes (equal SHA-256 from ``index.csv``).
+``pixels``
+    Same decoded pixels in a different file or encoding (a JPEG and a PNG of its pixels):
+    candidate pairs of the same size with near-identical thumbnails, confirmed by two full
+    decodes.
+``phash`` (or ``dhash``, ``ahash``, ``whash``)
+    Perceptual hashes at most ``radius`` bits apart (faiss multi-index hashing).
+``thumbnail``
+    Nearest neighbours of the scan's greyscale thumbnails (robust to small shifts, which
+    move hash bits).
+``embedding`` / ``dbscan``
+    Nearest neighbours (or scikit-learn DBSCAN) of the embed stage's vectors with cosine
+    similarity >= ``threshold``.
+
+Near candidates are confirmed by the thumbnails (:mod:`labelclean.dedupe.verify`) unless
+``verify=False``; confirmed pairs are joined into groups by union-find. Only one copy of
+each set of byte-identical files takes part in the searches. Unreadable files are skipped
+and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelclean.dedupe.grouping import choose_keep, group_labels, groups_of, labels_conflict
+from labelclean.dedupe.neighbors import (
+    Pairs,
+    cluster_pairs,
+    cosine_pairs,
+    dbscan_labels,
+    hamming_pairs,
+)
+from labelclean.dedupe.verify import (
+    MAX_DIFFERENCE,
+    MAX_SHIFT,
+    MIN_CORRELATION,
+    pixel_digest,
+    verify_pairs,
+)
+from labelclean.progress import ProgressFn, report
+from labelclean.scan.hashing import HASH_BITS, check_hash_methods, hamming, hex_to_bytes
+
+COLUMNS = ["group_id", "image_id", "label", "keep", "method", "score", "label_conflict"]
+#: Candidate sources for near copies; ``auto`` = hash + thumbnail, + embedding if present.
+METHODS = ("hash", "thumbnail", "embedding", "dbscan")
+DEFAULT_METHODS = ("hash", "thumbnail")
+_RANK = {"exact": 0, "pixels": 1, "phash": 2, "dhash": 2, "ahash": 2, "whash": 2,
+         "thumbnail": 3, "embedding": 4, "dbscan": 4}
+#: Thumbnail pairs this alike (and of the same size) are decoded to compare their pixels.
+_PIXEL_CANDIDATE = (0.99, 1.0)  # (min correlation, max difference)
+_TOP_GROUPS = 10
+
+
+@dataclass
+class DedupeOptions:
+    """Settings of the dedupe stage (every threshold's direction is stated).
+
+    methods : near-copy candidate sources out of :data:`METHODS`; None = hash and
+        thumbnail, plus embedding when embeddings are given.
+    hash_method : which perceptual hash the ``hash`` source uses.
+    radius : largest Hamming distance (of 64 bits) between hashes of a candidate pair.
+    k : neighbours per image looked at by the thumbnail, embedding and dbscan sources.
+    threshold : smallest embedding cosine similarity of a candidate pair (1 = identical).
+    thumbnail_threshold : smallest cosine of 16x16 mean-centred thumbnails of a pair.
+    verify : confirm near candidates with the thumbnails (False: accept every candidate).
+    min_correlation : thumbnail correlation (best small shift, 1 = identical) needed to
+        confirm a pair whose difference is ``max_difference``; each percent point less
+        difference lowers it by 0.02 (:func:`labelclean.dedupe.verify.verify_pairs`).
+    max_difference : largest mean absolute difference of brightness-normalised thumbnails,
+        in percent of the mean brightness, that confirms (0 = identical).
+    max_shift : largest shift tried when comparing thumbnails, in thumbnail pixels.
+    """
+
+    methods: tuple[str, ...] | None = None
+    hash_method: str = "phash"
+    radius: int = 10
+    k: int = 10
+    threshold: float = 0.9
+    thumbnail_threshold: float = 0.85
+    verify: bool = True
+    min_correlation: float = MIN_CORRELATION
+    max_difference: float = MAX_DIFFERENCE
+    max_shift: float = MAX_SHIFT
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> DedupeOptions:
+        """Options from a ``[dedupe]`` table: keys as the CLI's long options (``method``
+        takes a comma-separated string, ``hash`` the hash method); absent keys default."""
+        values = {k.replace("-", "_"): v for k, v in settings.items() if v is not None}
+        methods = values.pop("method", None)
+        if isinstance(methods, str):
+            methods = tuple(m.strip() for m in methods.split(",") if m.strip())
+        if "hash" in values:
+            values["hash_method"] = values.pop("hash")
+        known = {f.name for f in fields(cls)}
+        return cls(methods=tuple(methods) if methods else None,
+                   **{k: v for k, v in values.items() if k in known and k != "methods"})
+
+    def resolved_methods(self, has_embeddings: bool) -> tuple[str, ...]:
+        if self.methods is None:
+            return DEFAULT_METHODS + (("embedding",) if has_embeddings else ())
+        return tuple(self.methods)
+
+
+@dataclass
+class DuplicatesResult:
+    """Groups found by :func:`find_duplicates`.
+
+    ``table`` has the columns of ``duplicates.csv`` (:data:`COLUMNS`), one row per member
+    of each group, the kept copy first. ``pairs`` holds the confirmed pairs (row numbers
+    ``i < j``, ``method``, ``score``); ``summary`` the counts for the terminal.
+    """
+
+    table: pd.DataFrame
+    pairs: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+
+
+# -- the three building blocks, usable on their own ----------------------------------------
+
+def exact_groups(digests: Sequence[str]) -> list[list[int]]:
+    """Groups of rows with equal digests (e.g. SHA-256 of the bytes); empty ones are skipped.
+
+    Returns the row numbers of every group of two or more, each ascending.
+    """
+    rows: dict[str, list[int]] = {}
+    for row, digest in enumerate(digests):
+        if digest:
+            rows.setdefault(str(digest), []).append(row)
+    return [members for members in rows.values() if len(members) > 1]
+
+
+def near_groups_from_hashes(hashes: Sequence[str], radius: int = 10,
+                            thumbs: np.ndarray | None = None,
+                            **verify: float) -> list[list[int]]:
+    """Groups of rows whose 64-bit hex hashes are at most ``radius`` bits apart.
+
+    With ``thumbs`` ((N, S, S) greyscale thumbnails), candidates are confirmed by them
+    (``min_correlation``, ``max_difference``, ``max_shift``: see :class:`DedupeOptions`).
+    Empty hashes never pair.
+    """
+    rows = np.array([i for i, h in enumerate(hashes) if h], dtype=np.int64)
+    pairs = hamming_pairs(hex_to_bytes([hashes[i] for i in rows]), radius).mapped(rows)
+    return _groups_from(len(hashes), _confirmed(pairs, thumbs, verify))
+
+
+def near_groups_from_embeddings(x: np.ndarray, threshold: float = 0.9, k: int = 10, *,
+                                method: str = "knn", thumbs: np.ndarray | None = None,
+                                **verify: float) -> list[list[int]]:
+    """Groups of rows of the (N, D) array ``x`` with cosine similarity >= ``threshold``.
+
+    ``method`` is ``knn`` (faiss, each row's ``k`` nearest neighbours) or ``dbscan``
+    (scikit-learn, exact, quadratic time). With ``thumbs``, candidates are confirmed by
+    them as in :func:`near_groups_from_hashes`. All-zero rows never pair.
+    """
+    if method == "knn":
+        pairs = cosine_pairs(x, threshold, k)
+    elif method == "dbscan":
+        pairs = cluster_pairs(dbscan_labels(x, threshold), x, k)
+    else:
+        raise ValueError(f"method must be 'knn' or 'dbscan', not {method!r}")
+    return _groups_from(len(x), _confirmed(pairs, thumbs, verify))
+
+
+def _confirmed(pairs: Pairs, thumbs: np.ndarray | None, verify: dict) -> Pairs:
+    if thumbs is None or not len(pairs):
+        return pairs
+    ok, _ = verify_pairs(np.asarray(thumbs), pairs, **verify)
+    return pairs.subset(ok)
+
+
+def _groups_from(n: int, pairs: Pairs) -> list[list[int]]:
+    return [g.tolist() for g in groups_of(group_labels(n, pairs.i, pairs.j))]
+
+
+# -- the whole stage on plain data ----------------------------------------------------------
+
+def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
+                    hashes: pd.DataFrame | None = None, embeddings: np.ndarray | None = None,
+                    images_root: str | Path | None = None,
+                    options: DedupeOptions | None = None,
+                    progress: ProgressFn | None = None) -> DuplicatesResult:
+    """Find duplicate groups among the rows of ``index``.
+
+    Parameters
+    ----------
+    index : ``index.csv`` as read by :func:`labelclean.scan.stage.read_index` (image_id, path,
+        label, readable, width, height, bytes, sha256).
+    thumbs : (N, S, S) uint8 greyscale thumbnails in index order (``thumbs.npy``).
+    hashes : ``hashes.csv`` (image_id + one hex column per method), needed by ``hash``.
+    embeddings : (N, D) vectors in index order, needed by ``embedding`` and ``dbscan``.
+    images_root : folder the index paths are relative to; without it, same-pixel copies
+        in different files are not looked for.
+    """
+    opts = options or DedupeOptions()
+    methods = opts.resolved_methods(embeddings is not None)
+    _check_inputs(index, thumbs, hashes, embeddings, methods, opts)
+    n = len(index)
+    readable = index["readable"].to_numpy(bool)
+    sha = index["sha256"].fillna("").astype(str).to_numpy()
+    reps, rep_of = _representatives(sha, readable)
+    exact = _exact_pairs(rep_of, readable)
+    candidates = _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress)
+    digests: dict[int, str | None] = {}
+    pixels, candidates = _pixel_pairs(candidates, index, thumbs, images_root, digests, opts)
+    if opts.verify and len(candidates):
+        ok, _ = verify_pairs(thumbs, _as_pairs(candidates), min_correlation=opts.min_correlation,
+                             max_difference=opts.max_difference, max_shift=opts.max_shift)
+        rejected = int((~ok).sum())
+        candidates = candidates[ok]
+    else:
+        rejected = 0
+    report(progress, 1, 1, "groups")
+    confirmed = pd.concat([exact, pixels, candidates], ignore_index=True)
+    table = _table(index, confirmed, thumbs, hashes, embeddings, digests, opts)
+    summary = summarize(table, n_images=n, unreadable=int((~readable).sum()),
+                        rejected=rejected, methods=methods)
+    return DuplicatesResult(table=table, pairs=confirmed, summary=summary)
+
+
+def _check_inputs(index, thumbs, hashes, embeddings, methods, opts) -> None:
+    from labelclean.errors import ConfigError, WorkdirFileError
+
+    for m in methods:
+        if m not in METHODS:
+            raise ConfigError(f"unknown dedupe method '{m}'; choose from {', '.join(METHODS)}")
+    if len(thumbs) != len(index):
+        raise WorkdirFileError(f"thumbnails have {len(thumbs)} rows but the index has "
+                               f"{len(index)}; run 'labelclean scan --force'")
+    if "hash" in methods:
+        check_hash_methods([opts.hash_method])
+        if hashes is None or opts.hash_method not in hashes.columns:
+            raise ValueError(f"hashes with a '{opts.hash_method}' column are needed")
+    if {"embedding", "dbscan"} & set(methods):
+        if embeddings is None:
+            raise ValueError("embeddings are needed by the embedding and dbscan methods")
+        if len(embeddings) != len(index):
+            raise WorkdirFileError(f"embeddings have {len(embeddings)} rows but the index has "
+                                   f"{len(index)}; run 'labelclean embed --force'")
+
+
+def _representatives(sha: np.ndarray, readable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One readable row per distinct content hash, and each readable row's representative."""
+    rows = np.flatnonzero(readable)
+    _, first, inverse = np.unique(sha[rows], return_index=True, return_inverse=True)
+    rep_of = np.full(len(sha), -1, dtype=np.int64)
+    rep_of[rows] = rows[first][inverse]
+    return np.sort(rows[first]), rep_of
+
+
+def _frame(pairs: Pairs, method: str) -> pd.DataFrame:
+    return pd.DataFrame({"i": pairs.i, "j": pairs.j, "method": method,
+                         "score": pairs.score.astype(np.float64)})
+
+
+def _as_pairs(frame: pd.DataFrame) -> Pairs:
+    return Pairs(frame["i"].to_numpy(np.int64), frame["j"].to_numpy(np.int64),
+                 frame["score"].to_numpy(np.float32))
+
+
+def _exact_pairs(rep_of: np.ndarray, readable: np.ndarray) -> pd.DataFrame:
+    rows = np.flatnonzero(readable & (rep_of != np.arange(len(rep_of))))
+    return _frame(Pairs(rep_of[rows], rows, np.ones(len(rows), np.float32)), "exact")
+
+
+def thumbnail_vectors(thumbs: np.ndarray) -> np.ndarray:
+    """(N, S, S) thumbnails -> (N, (S/2)^2) float32: 2x2-averaged, mean-centred, unit norm
+    (flat thumbnails give zero vectors). Their inner product is a correlation."""
+    t = np.asarray(thumbs, np.float32)
+    side = t.shape[1] // 2
+    small = t[:, :2 * side, :2 * side].reshape(len(t), side, 2, side, 2).mean(axis=(2, 4))
+    small = small.reshape(len(t), -1)
+    small -= small.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(small, axis=1, keepdims=True)
+    return np.divide(small, norms, out=np.zeros_like(small), where=norms > 1.0)
+
+
+def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd.DataFrame:
+    frames = []
+    for method in methods:
+        report(progress, 0, 1, f"candidates: {method}")
+        if method == "hash":
+            codes = hashes[opts.hash_method].to_numpy()[reps]
+            has = np.array([bool(c) for c in codes], dtype=bool)
+            found = hamming_pairs(hex_to_bytes(list(codes[has])), opts.radius)
+            found = Pairs(found.i, found.j, 1 - found.score / HASH_BITS).mapped(reps[has])
+            frames.append(_frame(found, opts.hash_method))
+        elif method == "thumbnail":
+            vectors = thumbnail_vectors(thumbs[reps])
+            found = cosine_pairs(vectors, opts.thumbnail_threshold, opts.k).mapped(reps)
+            frames.append(_frame(found, "thumbnail"))
+        elif method == "embedding":
+            found = cosine_pairs(embeddings[reps], opts.threshold, opts.k,
+                                 progress=progress).mapped(reps)
+            frames.append(_frame(found, "embedding"))
+        else:  # dbscan
+            vectors = np.asarray(embeddings[reps])
+            found = cluster_pairs(dbscan_labels(vectors, opts.threshold), vectors, opts.k)
+            frames.append(_frame(found.mapped(reps), "dbscan"))
+    if not frames:
+        return _frame(Pairs.empty(), "")
+    both = pd.concat(frames, ignore_index=True)
+    both = both.assign(rank=both["method"].map(_RANK)).sort_values(["rank", "i", "j"],
+                                                                   kind="stable")
+    return both.drop_duplicates(["i", "j"]).drop(columns="rank").reset_index(drop=True)
+
+
+def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
+    """Split off candidates holding the same decoded pixels: (pixel pairs, the rest)."""
+    if images_root is None or not len(candidates):
+        return _frame(Pairs.empty(), "pixels"), candidates
+    i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
+    width, height = index["width"].to_numpy(), index["height"].to_numpy()
+    same_size = (width[i] == width[j]) & (height[i] == height[j])
+    ok, _ = verify_pairs(thumbs, _as_pairs(candidates).subset(same_size),
+                            min_correlation=_PIXEL_CANDIDATE[0],
+                            max_difference=_PIXEL_CANDIDATE[1], max_shift=0.0)
+    maybe = np.flatnonzero(same_size)[ok]
+    # Two JPEGs with the same pixels have the same draft-decoded thumbnail, bit for bit:
+    # only pairs of other formats, or with identical thumbnails, are worth a full decode.
+    fmt = index["format"].astype(str).to_numpy()
+    both_jpeg = (fmt[i[maybe]] == "JPEG") & (fmt[j[maybe]] == "JPEG")
+    same_thumb = np.array([np.array_equal(thumbs[a], thumbs[b])
+                           for a, b in zip(i[maybe], j[maybe])], dtype=bool)
+    maybe = maybe[~both_jpeg | same_thumb]
+    paths = index["path"].to_numpy()
+    for row in np.unique(np.concatenate([i[maybe], j[maybe]])):
+        digests[int(row)] = pixel_digest(Path(images_root) / paths[row])
+    equal = np.zeros(len(candidates), bool)
+    equal[maybe] = [digests[int(a)] is not None and digests[int(a)] == digests[int(b)]
+                    for a, b in zip(i[maybe], j[maybe])]
+    pixels = candidates[equal].assign(method="pixels", score=1.0)
+    return pixels.reset_index(drop=True), candidates[~equal].reset_index(drop=True)
+
+
+# -- the output table ------------------------------------------------------------------------
+
+def _table(index, pairs, thumbs, hashes, embeddings, digests, opts) -> pd.DataFrame:
+    n = len(index)
+    i, j = pairs["i"].to_numpy(np.int64), pairs["j"].to_numpy(np.int64)
+    labels = group_labels(n, i, j)
+    best = _best_near_method(n, pairs)
+    area = (index["width"].fillna(0).astype(np.int64) * index["height"].fillna(0)
+            .astype(np.int64)).to_numpy()
+    nbytes = index["bytes"].fillna(0).astype(np.int64).to_numpy()
+    sha = index["sha256"].astype(str).to_numpy()
+    ids, given = index["image_id"].to_numpy(), index["label"].to_numpy()
+    groups = sorted(groups_of(labels), key=lambda g: (-len(g), int(g[0])))
+    rows = []
+    for gid, members in enumerate(groups, start=1):
+        keep = choose_keep(members, area, nbytes)
+        conflict = labels_conflict(given[members])
+        others = [(m, *_relation(m, keep, sha, digests, best, thumbs, hashes, embeddings,
+                                 opts)) for m in members if m != keep]
+        strongest = min((method for _, method, _ in others), key=_RANK.get)
+        for row, method, score in [(keep, strongest, 1.0)] + others:
+            rows.append((gid, ids[row], given[row], row == keep, method, score, conflict))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["label"] = table["label"].astype(object).where(table["label"].notna(), "")
+    return table
+
+
+def _best_near_method(n: int, pairs: pd.DataFrame) -> np.ndarray:
+    """Per row, the strongest near method among its pairs, spread over same-pixel twins."""
+    names = sorted(_RANK, key=_RANK.get)
+    rank = np.full(n, len(names), dtype=np.int64)
+    near = pairs[~pairs["method"].isin(["exact", "pixels"])]
+    r = near["method"].map(names.index).to_numpy(np.int64)
+    for col in ("i", "j"):
+        np.minimum.at(rank, near[col].to_numpy(np.int64), r)
+    twins = pairs[pairs["method"].isin(["exact", "pixels"])]
+    tl = group_labels(n, twins["i"].to_numpy(np.int64), twins["j"].to_numpy(np.int64))
+    for members in groups_of(tl):
+        rank[members] = rank[members].min()
+    return np.array(names + [""], dtype=object)[rank]
+
+
+def _relation(row, keep, sha, digests, best, thumbs, hashes, embeddings, opts):
+    """(method, similarity to the kept copy) of one group member."""
+    if sha[row] == sha[keep]:
+        return "exact", 1.0
+    if digests.get(row) is not None and digests.get(row) == digests.get(keep):
+        return "pixels", 1.0
+    method = best[row] or "pixels"
+    if method in _RANK and _RANK[method] == 2:
+        col = hashes[method].to_numpy()
+        distance = hamming(col[row], col[keep])
+        return method, round(1 - distance / HASH_BITS, 4)
+    if method in ("embedding", "dbscan"):
+        a, b = (np.asarray(embeddings[r], np.float64) for r in (row, keep))
+        cos = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+        return method, round(cos, 4)
+    corr, _ = verify_pairs(thumbs, Pairs(np.array([row]), np.array([keep]), np.zeros(1)),
+                           max_shift=opts.max_shift)
+    return method, round(float(corr[0]), 4)
+
+
+def summarize(table: pd.DataFrame, *, n_images: int, unreadable: int, rejected: int = 0,
+              methods: Sequence[str] = ()) -> dict[str, Any]:
+    """Counts for the terminal: groups, images to drop, label conflicts, the top groups."""
+    groups = table.groupby("group_id", sort=False)
+    conflicts = groups["label_conflict"].first()
+    sizes = groups.size()
+    top = sorted(sizes.index, key=lambda g: (not conflicts[g], -sizes[g], g))[:_TOP_GROUPS]
+    return {
+        "images": n_images, "unreadable_skipped": unreadable, "methods": list(methods),
+        "groups": len(sizes), "images_in_groups": len(table),
+        "to_drop": int((~table["keep"].astype(bool)).sum()),
+        "label_conflicts": int(conflicts.sum()),
+        "by_method": {str(k): int(v) for k, v in
+                      table.loc[~table["keep"].astype(bool), "method"].value_counts().items()},
+        "rejected_candidates": rejected,
+        "top_groups": [{"group_id": int(g), "size": int(sizes[g]),
+                        "conflict": bool(conflicts[g]),
+                        "image_ids": table.loc[table["group_id"] == g, "image_id"].tolist(),
+                        "labels": table.loc[table["group_id"] == g, "label"].tolist()}
+                       for g in top],
+    }
+
+
+def options_dict(options: DedupeOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data["methods"] = list(options.methods) if options.methods is not None else None
+    return data

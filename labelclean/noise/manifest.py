@@ -1,0 +1,176 @@
+"""The manifest (one decision per labeled image) and the clean labels file it produces.
+
+``clean.csv`` is the labels file itself, read as text so every value round-trips: rows
+whose action is ``drop`` removed, ``relabel`` rows given their ``suggested_label``;
+``review`` and ``keep`` rows unchanged (a review row keeps its given label until a person
+decides). For an ImageFolder dataset (no labels file) it has the columns ``image_id,label``
+with the image's path as id.
+
+:func:`apply_manifest` does the same from a manifest a person edited (in a spreadsheet, or
+exported from the report), after checking the edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labelclean.errors import ManifestError, NoLabelsError
+from labelclean.io.dataset import Dataset, read_labels_table
+from labelclean.io.workdir import CLEAN, write_csv
+from labelclean.noise.stage import ACTIONS, MANIFEST_COLUMNS
+
+#: Columns an edited manifest must keep; the others may be dropped.
+REQUIRED_COLUMNS = ["image_id", "action", "suggested_label"]
+
+
+@dataclass
+class LabelsTable:
+    """The labels file as text: ``table`` with its own columns, keyed by ``key_col``."""
+
+    table: pd.DataFrame
+    key_col: str
+    label_col: str
+
+    @property
+    def keys(self) -> pd.Series:
+        return self.table[self.key_col].str.strip()
+
+
+def labels_table_of(dataset: Dataset) -> LabelsTable:
+    """The labels file of ``dataset`` as text, or ``image_id,label`` for an ImageFolder."""
+    if not dataset.has_labels:
+        raise NoLabelsError(f"the dataset in {dataset.root} has no labels; pass --labels FILE "
+                            "or use an ImageFolder tree (one sub-folder per class)")
+    if dataset.labels_file is None:
+        rows = [(r.path, str(r.label)) for r in dataset.records if r.label is not None]
+        return LabelsTable(pd.DataFrame(rows, columns=["image_id", "label"]), "image_id",
+                           "label")
+    table = read_labels_table(dataset.labels_file, dataset.id_col, dataset.label_col,
+                              dataset.path_col)
+    return LabelsTable(table, dataset.id_col, dataset.label_col)
+
+
+def as_text(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest as the text a CSV round-trip gives (labels as strings, '' for none)."""
+    text = manifest.copy()
+    for col in ("given_label", "suggested_label", "duplicate_group"):
+        text[col] = text[col].map(lambda v: "" if pd.isna(v) else str(v))
+    return text
+
+
+def clean_table(labels: LabelsTable, manifest: pd.DataFrame) -> pd.DataFrame:
+    """The clean labels table: drops removed, relabels applied, everything else unchanged.
+
+    ``manifest`` needs ``image_id``, ``action`` and ``suggested_label`` (text); labels-file
+    rows it does not list are kept as they are.
+    """
+    by_id = manifest.set_index(manifest["image_id"].astype(str))
+    action = labels.keys.map(by_id["action"]).fillna("keep").to_numpy()
+    new_label = labels.keys.map(by_id["suggested_label"]).to_numpy()
+    clean = labels.table.copy()
+    relabel = action == "relabel"
+    clean.loc[relabel, labels.label_col] = new_label[relabel].astype(str)
+    return clean.loc[action != "drop"].reset_index(drop=True)
+
+
+def write_manifest(manifest: pd.DataFrame, target: str | Path) -> Path:
+    """Write ``manifest.csv`` (exactly :data:`MANIFEST_COLUMNS`), atomically."""
+    return write_csv(manifest[MANIFEST_COLUMNS], target)
+
+
+# -- an edited manifest -------------------------------------------------------------------------
+
+@dataclass
+class ApplyResult:
+    """What :func:`apply_manifest` wrote: the clean file and counts per action."""
+
+    path: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    rows_in: int = 0
+    rows_out: int = 0
+    not_in_manifest: int = 0
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a (possibly edited) manifest as text; actions lower-cased and stripped."""
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"manifest {path} does not exist; run 'labelclean noise' or "
+                            "export one from the report")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"manifest {path} cannot be read as CSV ({exc}); save it as CSV "
+                            "with the manifest's columns") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    absent = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if absent:
+        raise ManifestError(f"manifest {path} has no column {', '.join(absent)} (found: "
+                            f"{', '.join(table.columns)}); keep the columns "
+                            f"{', '.join(REQUIRED_COLUMNS)}")
+    table["image_id"] = table["image_id"].str.strip()
+    table["action"] = table["action"].str.strip().str.lower()
+    table["suggested_label"] = table["suggested_label"].str.strip()
+    return table
+
+
+def _first(values: Any, n: int = 3) -> str:
+    return ", ".join(str(v) for v in list(values)[:n])
+
+
+def check_manifest(manifest: pd.DataFrame, labels: LabelsTable, classes: list[Any],
+                   source: str) -> None:
+    """Check an edited manifest against the labels file; raises ManifestError."""
+    ids = manifest["image_id"]
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        first = ids[dup].iloc[0]
+        raise ManifestError(f"{source}: image id '{first}' appears {int((ids == first).sum())} "
+                            "times; keep one row per image")
+    unknown = ~ids.isin(set(labels.keys))
+    if unknown.any():
+        raise ManifestError(f"{source}: {int(unknown.sum()):,} image ids are not in the labels "
+                            f"file (first: {_first(ids[unknown])}); apply a manifest made for "
+                            "this dataset")
+    bad = ~manifest["action"].isin(ACTIONS)
+    if bad.any():
+        found = sorted(set(manifest.loc[bad, "action"]))
+        raise ManifestError(f"{source}: unknown action {', '.join(repr(a) for a in found[:5])} "
+                            f"on {int(bad.sum()):,} rows (first: {_first(ids[bad])}); use one "
+                            f"of {', '.join(ACTIONS)}")
+    relabel = manifest["action"] == "relabel"
+    empty = relabel & (manifest["suggested_label"] == "")
+    if empty.any():
+        raise ManifestError(f"{source}: {int(empty.sum()):,} rows say relabel but have no "
+                            f"suggested_label (first: {_first(ids[empty])}); fill in the new "
+                            "label or change the action")
+    names = {str(c) for c in classes}
+    wrong = relabel & ~empty & ~manifest["suggested_label"].isin(names)
+    if wrong.any():
+        first = manifest.loc[wrong].iloc[0]
+        raise ManifestError(f"{source}: {int(wrong.sum()):,} rows relabel to a class that does "
+                            f"not exist (first: {first['image_id']} -> "
+                            f"'{first['suggested_label']}'); classes: "
+                            f"{_first(classes, len(classes))}")
+
+
+def apply_manifest(manifest_path: str | Path, dataset: Dataset, workdir: str | Path, *,
+                   out: str | Path | None = None) -> ApplyResult:
+    """Turn an edited manifest into ``clean.csv`` (default: in ``workdir``).
+
+    The edits are checked first (unknown ids or actions, relabel without a label or to a
+    class that does not exist). Labels-file rows missing from the manifest are kept.
+    """
+    manifest = read_manifest(manifest_path)
+    labels = labels_table_of(dataset)
+    check_manifest(manifest, labels, dataset.classes, f"manifest {manifest_path}")
+    clean = clean_table(labels, manifest)
+    target = write_csv(clean, Path(out) if out else Path(workdir) / CLEAN)
+    counts = manifest["action"].value_counts()
+    return ApplyResult(path=target, counts={a: int(counts.get(a, 0)) for a in ACTIONS},
+                       rows_in=len(labels.table), rows_out=len(clean),
+                       not_in_manifest=int((~labels.keys.isin(set(manifest["image_id"]))).sum()))

@@ -1,0 +1,140 @@
+"""Small JPEG thumbnails for the report, made in parallel and reused while up to date.
+
+A thumbnail's file name is a hash of the image's relative path, so names are safe whatever
+the image is called and stay stable between runs. A thumbnail is up to date when it is at
+least as new as its image and was made with the same size and quality (recorded in
+``thumbs.json`` beside the thumbnails); only stale or missing ones are made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from labelclean.io.imageio import UnreadableImage, load_rgb
+from labelclean.io.workdir import write_json
+from labelclean.progress import ProgressFn, report
+
+PARAMS_FILE = "thumbs.json"
+DEFAULT_SIZE = 160
+DEFAULT_QUALITY = 80
+
+
+@dataclass
+class ThumbnailStats:
+    """How many thumbnails were made, reused, or could not be made (unreadable image)."""
+
+    made: int = 0
+    reused: int = 0
+    failed: int = 0
+    removed: int = 0
+
+
+def thumbnail_name(rel_path: str) -> str:
+    """The thumbnail file name of the image at ``rel_path`` (relative to the images root)."""
+    return hashlib.sha1(rel_path.encode("utf-8")).hexdigest()[:20] + ".jpg"
+
+
+def make_thumbnail(src: str | os.PathLike, dest: str | os.PathLike, size: int = DEFAULT_SIZE,
+                   quality: int = DEFAULT_QUALITY) -> bool:
+    """Write a JPEG of ``src`` fitting in ``size`` x ``size`` pixels to ``dest``.
+
+    Returns False (and writes nothing) when ``src`` cannot be read as an image. The
+    thumbnail is written to a temporary name first, so a crash leaves no partial file.
+    """
+    try:
+        img = load_rgb(src, max_side=size)
+    except UnreadableImage:
+        return False
+    img.thumbnail((size, size), Image.Resampling.BICUBIC)
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        img.save(tmp, format="JPEG", quality=quality, optimize=True)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return True
+
+
+def _is_fresh(src: Path, dest: Path) -> bool:
+    try:
+        return dest.stat().st_mtime_ns >= src.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
+def _task(args: tuple[str, str, int, int]) -> bool:
+    return make_thumbnail(*args)
+
+
+def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
+                    size: int = DEFAULT_SIZE, quality: int = DEFAULT_QUALITY,
+                    workers: int | None = None, force: bool = False, prune: bool = True,
+                    progress: ProgressFn | None = None) -> tuple[dict[str, str], ThumbnailStats]:
+    """Make the thumbnails of ``images`` ({relative path: absolute path}) in ``out_dir``.
+
+    Returns ``{relative path: thumbnail file name}`` for every image that has a thumbnail,
+    and counts. Thumbnails of images no longer asked for are removed when ``prune``.
+    ``workers`` defaults to every core; the user's images are only ever read.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"size": size, "quality": quality}
+    if _read_params(out) != params:
+        force = True
+    names = {rel: thumbnail_name(rel) for rel in images}
+    stats = ThumbnailStats()
+    todo = []
+    for rel, src in images.items():
+        if not force and _is_fresh(Path(src), out / names[rel]):
+            stats.reused += 1
+        else:
+            todo.append(rel)
+    tasks = [(str(images[rel]), str(out / names[rel]), size, quality) for rel in todo]
+    for done, (rel, ok) in enumerate(zip(todo, _map(tasks, workers)), start=1):
+        if ok:
+            stats.made += 1
+        else:
+            stats.failed += 1
+            names.pop(rel)
+            (out / thumbnail_name(rel)).unlink(missing_ok=True)
+        if done % 256 == 0 or done == len(todo):
+            report(progress, done, len(todo), "thumbnails")
+    write_json(params, out / PARAMS_FILE)
+    if prune:
+        stats.removed = _prune(out, set(names.values()))
+    return names, stats
+
+
+def _map(tasks: list[tuple], workers: int | None):
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(tasks) < 32:
+        yield from map(_task, tasks)
+        return
+    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_task, tasks, chunksize=chunksize)
+
+
+def _read_params(out: Path) -> dict | None:
+    try:
+        return json.loads((out / PARAMS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _prune(out: Path, keep: set[str]) -> int:
+    removed = 0
+    for entry in os.scandir(out):
+        if entry.name.endswith(".jpg") and entry.name not in keep:
+            os.unlink(entry.path)
+            removed += 1
+    return removed

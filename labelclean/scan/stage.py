@@ -1,0 +1,234 @@
+"""The scan stage: one row per image file, readable or not, with hashes from the same decode.
+
+Each file is read once: its bytes give the SHA-256 content hash, a single (JPEG draft-mode)
+decode gives the size, mode and format, the perceptual hashes, and a small greyscale
+thumbnail that later stages use to verify near-duplicates without decoding again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from labelclean.errors import MissingStageError
+from labelclean.io.dataset import Dataset, parse_labels
+from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
+from labelclean.io.workdir import HASHES, INDEX, Workdir, file_fingerprint, fingerprint, write_csv
+from labelclean.progress import ProgressFn, report
+from labelclean.scan.hashing import check_hash_methods, hash_hex
+
+INDEX_COLUMNS = ["image_id", "path", "label", "readable", "error", "width", "height", "mode",
+                 "format", "bytes", "sha256"]
+THUMBS = "thumbs.npy"
+#: Side of the greyscale thumbnails kept for near-duplicate verification.
+THUMB_SIDE = 32
+#: JPEGs are decoded at the smallest DCT scale that keeps at least this many pixels a side.
+DRAFT_SIDE = 32
+
+
+@dataclass
+class ScanResult:
+    """What the scan found: the index table, hashes, thumbnails and a summary."""
+
+    index: pd.DataFrame
+    hashes: pd.DataFrame
+    thumbs: np.ndarray  # (N, THUMB_SIDE, THUMB_SIDE) uint8, zeros for unreadable rows
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+
+
+def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[dict, dict, np.ndarray | None]:
+    """Read one file: (index fields, {method: hex hash}, thumbnail or None).
+
+    Never raises for a bad file: the reason goes in the ``error`` field.
+    """
+    row: dict[str, Any] = {"readable": False, "error": "", "width": None, "height": None,
+                           "mode": "", "format": "", "bytes": None, "sha256": ""}
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        row["error"] = "missing file"
+        return row, {}, None
+    except OSError as exc:
+        row["error"] = f"cannot read file: {exc.strerror or exc}"
+        return row, {}, None
+    row["bytes"] = len(data)
+    row["sha256"] = hashlib.sha256(data).hexdigest()
+    try:
+        img, info = open_image(data, max_pixels=max_pixels,
+                               draft_size=(DRAFT_SIDE, DRAFT_SIDE), draft_mode="L")
+        row.update(info)
+        grey = _to_grey(img)
+        hashes = {m: hash_hex(m, grey) for m in hash_methods}
+        thumb = np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX))
+    except UnreadableImage as exc:
+        row["error"] = str(exc)
+        return row, {}, None
+    row["readable"] = True
+    return row, hashes, thumb
+
+
+def _to_grey(img: Image.Image) -> Image.Image:
+    if img.mode == "L":
+        return img
+    from labelclean.io.imageio import to_rgb
+
+    return to_rgb(img).convert("L")
+
+
+def _scan_task(args: tuple) -> tuple[dict, dict, np.ndarray | None]:
+    return scan_file(*args)
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """Fingerprint of the dataset: every file's size and mtime, and the labels file."""
+    stats = []
+    for rec in dataset.records:
+        try:
+            st = os.stat(dataset.abspath(rec)) if rec.problem is None else None
+        except OSError:
+            st = None
+        stats.append((rec.image_id, rec.path, st.st_size if st else -1,
+                      st.st_mtime_ns if st else -1))
+    return fingerprint(str(dataset.root.resolve()), file_fingerprint(dataset.labels_file),
+                       dataset.id_col, dataset.label_col, dataset.path_col, stats)
+
+
+def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[str, ...] = (
+        "phash",), workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 force: bool = False, progress: ProgressFn | None = None) -> ScanResult:
+    """Scan every image of ``dataset`` and write ``index.csv``, ``hashes.csv`` and thumbnails.
+
+    Reuses the previous result when the files, labels file and parameters are unchanged
+    (``force=True`` recomputes). ``workers`` defaults to every core.
+    """
+    wd = Workdir(workdir)
+    hash_methods = tuple(check_hash_methods(list(hash_methods)))
+    params = {"hash_methods": list(hash_methods), "max_pixels": max_pixels}
+    inputs = dataset_fingerprint(dataset)
+    if not force and wd.is_fresh("scan", params, inputs):
+        index = read_index(wd.root)
+        return ScanResult(index=index, hashes=read_hashes(wd.root),
+                          thumbs=np.load(wd.path(THUMBS), mmap_mode="r"),
+                          summary=summarize_index(index), reused=True)
+
+    todo = [(i, str(dataset.abspath(r))) for i, r in enumerate(dataset.records)
+            if r.problem is None]
+    n = len(dataset.records)
+    rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
+    hash_rows: list[dict] = [{} for _ in range(n)]
+    thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
+    tasks = [(path, hash_methods, max_pixels) for _, path in todo]
+    for done, ((i, _), (row, hashes, thumb)) in enumerate(
+            zip(todo, _map(tasks, workers)), start=1):
+        rows[i] = row
+        hash_rows[i] = hashes
+        if thumb is not None:
+            thumbs[i] = thumb
+        report(progress, done, len(todo), "scan")
+    index = _index_frame(dataset, rows)
+    hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
+                           for r, h in zip(dataset.records, hash_rows)])
+    wd.ensure()
+    write_csv(index, wd.path(INDEX))
+    write_csv(hashes, wd.path(HASHES))
+    from labelclean.io.workdir import atomic_path
+
+    with atomic_path(wd.path(THUMBS)) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, thumbs)
+    summary = summarize_index(index)
+    wd.write_record("scan", params, inputs, [INDEX, HASHES, THUMBS],
+                    extra={"dataset": _dataset_meta(dataset), "summary": summary})
+    return ScanResult(index=index, hashes=hashes, thumbs=thumbs, summary=summary)
+
+
+def _map(tasks: list[tuple], workers: int | None):
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(tasks) < 64:
+        yield from map(_scan_task, tasks)
+        return
+    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
+    _warm_up(tasks[0][1])  # forked workers inherit what the parent has loaded
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_scan_task, tasks, chunksize=chunksize)
+
+
+def _warm_up(hash_methods: tuple[str, ...]) -> None:
+    """Load PIL's plugins and each hash's lazy imports once, before the workers fork."""
+    Image.init()
+    blank = Image.new("L", (DRAFT_SIDE, DRAFT_SIDE))
+    for method in hash_methods:
+        hash_hex(method, blank)
+
+
+def _dataset_meta(dataset: Dataset) -> dict:
+    return {"root": str(dataset.root.resolve()), "kind": dataset.kind,
+            "labels_file": str(dataset.labels_file.resolve()) if dataset.labels_file else None,
+            "id_col": dataset.id_col, "label_col": dataset.label_col,
+            "path_col": dataset.path_col, "classes": dataset.classes}
+
+
+def _index_frame(dataset: Dataset, rows: list[dict]) -> pd.DataFrame:
+    records = []
+    for rec, row in zip(dataset.records, rows):
+        records.append({
+            "image_id": rec.image_id, "path": rec.path,
+            "label": "" if rec.label is None else rec.label,
+            "readable": bool(row.get("readable", False)), "error": row.get("error", ""),
+            "width": row.get("width"), "height": row.get("height"),
+            "mode": row.get("mode", ""), "format": row.get("format", ""),
+            "bytes": row.get("bytes"), "sha256": row.get("sha256", ""),
+        })
+    frame = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
+    for col in ("width", "height", "bytes"):
+        frame[col] = frame[col].astype("Int64")
+    return frame
+
+
+def read_index(workdir: str | Path) -> pd.DataFrame:
+    """Read ``index.csv`` back with the right types (labels as in the labels file)."""
+    path = Path(workdir) / INDEX
+    if not path.exists():
+        raise MissingStageError(f"{path} does not exist; run 'labelclean scan' first")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame["label"] = pd.Series(parse_labels(frame["label"]), dtype=object)
+    frame["readable"] = frame["readable"].str.lower() == "true"
+    for col in ("width", "height", "bytes"):
+        frame[col] = pd.to_numeric(frame[col].replace("", None)).astype("Int64")
+    return frame
+
+
+def read_hashes(workdir: str | Path) -> pd.DataFrame:
+    """Read ``hashes.csv`` (image_id + one hex column per hash method)."""
+    path = Path(workdir) / HASHES
+    if not path.exists():
+        raise MissingStageError(f"{path} does not exist; run 'labelclean scan' first")
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def summarize_index(index: pd.DataFrame) -> dict[str, Any]:
+    """Counts for the terminal: files, readable, unreadable by reason, labeled, missing."""
+    unreadable = index[~index["readable"]]
+    reasons = unreadable["error"].str.split(":").str[0].value_counts()
+    labeled = index["label"].map(lambda v: v is not None and v != "")
+    return {
+        "files": int(len(index)),
+        "readable": int(index["readable"].sum()),
+        "unreadable": int(len(unreadable)),
+        "unreadable_by_reason": {str(k): int(v) for k, v in reasons.items()},
+        "labeled": int(labeled.sum()),
+        "unlabeled": int((~labeled).sum()),
+        "missing": int((index["error"] == "missing file").sum()),
+        "classes": int(index.loc[labeled, "label"].nunique()),
+    }
