@@ -61,8 +61,39 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def command(*args, **kwargs) -> Callable:
-    """Register a command on :data:`app`, mapping user errors to ``Error:`` + exit 1."""
+def option_namer(stage: str | None, failed: str | None = None) -> Callable[[str], str]:
+    """How a command shows the option names (```key```) in what the library says: as the
+    flag in a stage's own command (``--flag``), as ``[stage] key`` for the options of the
+    stage that ``labelclean run`` ran (``failed``); other names (``labels``) as their flag."""
+    from labelclean.config.options import option_words, specs
+    from labelclean.pipeline.stages import STAGES
+
+    owner = failed or stage
+    declared = specs(STAGES[owner].options) if owner in STAGES else []
+    flags = {s.key: s.flags[0] for s in declared if s.flags}
+    if failed is not None:
+        flags = {s.key: f"[{failed}] {s.key}" for s in declared}
+    return lambda text: option_words(text, lambda key: flags.get(
+        key, "--" + key.replace("_", "-")))
+
+
+def error_text(exc: LabelcleanError, stage: str | None) -> str:
+    """The message of a library error as the user reads it (:func:`option_namer`); an error
+    of an optional stage under ``labelclean run`` (``exc.stage``) also says how to skip it."""
+    from labelclean.pipeline.stages import STAGES
+
+    failed = getattr(exc, "stage", None)
+    text = option_namer(stage, failed)(str(exc))
+    why = STAGES[failed].optional if failed in STAGES else ""
+    return text + (f"; or leave the stage out: 'labelclean run --skip {failed}' ({why})"
+                   if why else "")
+
+
+def command(*args, stage: str | None = None, **kwargs) -> Callable:
+    """Register a command on :data:`app`, mapping user errors to ``Error:`` + exit 1.
+
+    ``stage`` names the stage whose options the command takes (for the error messages).
+    """
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -70,7 +101,7 @@ def command(*args, **kwargs) -> Callable:
             try:
                 return fn(*a, **kw)
             except LabelcleanError as exc:
-                raise fail(str(exc)) from None
+                raise fail(error_text(exc, stage)) from None
             except KeyboardInterrupt:
                 raise fail("interrupted; finished stages are kept and a re-run resumes") from None
 

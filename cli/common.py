@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,16 +28,27 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if inputs are unchanged.")]
 
 
-def load(config: Path | None, images: Path | None, labels: Path | None,
-         workdir: Path | None):
-    """The project from the project file and the command-line overrides."""
-    from labelclean.config.project import load_project
+def _keyword(name: str, annotation: object, default: object = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)
 
-    return load_project(config, images=images, labels=labels, workdir=workdir)
+
+#: the options every stage command takes, as parameters of a generated command
+COMMON_OPTIONS = (_keyword("images", ImagesOpt), _keyword("labels", LabelsOpt),
+                  _keyword("workdir", WorkdirOpt), _keyword("config", ConfigOpt))
+FORCE_OPTION = _keyword("force", ForceOpt, False)
+
+
+def load(config: Path | None, images: Path | None, labels: Path | None,
+         workdir: Path | None, **overrides):
+    """The project from the project file and the command-line overrides."""
+    from labelclean.pipeline.stages import load_project
+
+    return load_project(config, images=images, labels=labels, workdir=workdir, **overrides)
 
 
 def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
-                 workdir: Path | None):
+                 workdir: Path | None, **overrides):
     """The project of a command that works from the work directory once a scan has run.
 
     With no dataset named anywhere and nothing scanned yet, the error says how to name a
@@ -45,20 +57,10 @@ def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
     from labelclean.errors import NoDatasetError
     from labelclean.io.workdir import INDEX
 
-    project = load(config, images, labels, workdir)
+    project = load(config, images, labels, workdir, **overrides)
     if project.dataset.images is None and not (project.workdir / INDEX).exists():
         raise NoDatasetError()
     return project
-
-
-def load_dataset_of(project):
-    """The dataset a project names (its work directory excluded from the walk)."""
-    from labelclean.io.dataset import load_dataset
-
-    spec = project.require_dataset()
-    return load_dataset(spec.images, spec.labels, id_col=spec.id_col,
-                        label_col=spec.label_col, path_col=spec.path_col,
-                        exclude=[project.workdir])
 
 
 @contextmanager
@@ -103,7 +105,3 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
     finally:
         if "task" in state:
             bar.stop()
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"

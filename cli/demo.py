@@ -9,10 +9,7 @@ import typer
 
 from .app import command, out
 from .common import ForceOpt, progress_bar
-from .run import print_outcome, stage_line
-
-TARGETS = {"duplicate_pair_precision": 0.95, "duplicate_pair_recall": 0.95,
-           "label_issue_f1": 0.9, "relabel_accuracy": 0.9}
+from .run import print_outcome
 
 
 @command()
@@ -26,13 +23,14 @@ def demo(
     force: ForceOpt = False,
 ) -> None:
     """Build a demo dataset with known problems, run every stage on it, and score the result."""
-    from labelclean.pipeline.runner import run_demo
+    from labelclean.demo.run import TARGETS, run_demo
+    from labelclean.pipeline.runner import run_line
 
     out.print(f"Demo dataset: {out_dir}/ (handwritten digits as photos, with injected label "
-              "noise, duplicates and broken files)")
+              "noise, duplicates and broken files)", markup=False)
     with progress_bar("demo") as progress:
         result = run_demo(out_dir, n_images=n_images, force=force, progress=progress,
-                          on_stage=lambda r: out.print(stage_line(r), markup=False))
+                          on_stage=lambda r: out.print(run_line(r), markup=False))
     out.print("Against the injected truth:")
     for name, value in result.scores.items():
         target = TARGETS.get(name)

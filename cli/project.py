@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from labelclean.results import plural
+
 from .app import command, out
-from .common import ConfigOpt, plural
+from .common import ConfigOpt
 
 
 @command()

@@ -114,7 +114,7 @@ def run_other(python: str, tool: str, folder: Path, workdir: Path) -> tuple[floa
     return result["seconds"], found
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=100)
@@ -124,7 +124,7 @@ def main() -> None:
                              "pin older numpy/pillow than labelclean); omit to skip them")
     parser.add_argument("--out", type=Path, default=Path("bench-dedupe"))
     parser.add_argument("--report", type=Path, default=None, help="append a markdown row")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         import imagededup  # noqa: F401
     except ImportError:

@@ -51,7 +51,7 @@ def pairs_of(groups: list[list[int]]) -> set[tuple[int, int]]:
     return {(a, b) for g in groups for k, a in enumerate(g) for b in g[k + 1:]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=512)
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--out", type=Path, default=Path("bench-dedupe-scale"))
     parser.add_argument("--report", type=Path, default=None, help="append a markdown row")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "vectors.npy"
     truth = write_vectors(path, args.n, args.dim, args.groups)

@@ -44,12 +44,12 @@ def make_files(folder: Path, n: int, k: int, seed: int) -> tuple[Path, Path, np.
     return labels, oof, given
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--report", type=Path, default=Path("reports/noise_scale.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n, k = args.n, args.classes
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -37,13 +37,13 @@ def bench(n: int, data: Path, workers: int | None, repeats: int = 3) -> dict:
     return {"n": n, "seconds": best, "files_per_s": n / best, "workers": workers or os.cpu_count()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "lc-photos")
     parser.add_argument("--out", type=Path, default=Path("reports/scan.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     r = bench(args.n, args.data, args.workers)
     text = (f"# Scan speed\n\n`python examples/bench_scan.py --n {args.n}`\n\n"
             f"| files | workers | best of 3 (s) | files/s |\n|---|---|---|---|\n"

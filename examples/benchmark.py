@@ -60,7 +60,7 @@ def machine() -> str:
 
 
 def demo_section(tmp: Path) -> str:
-    from labelclean.pipeline.runner import run_demo
+    from labelclean.demo.run import run_demo
 
     start = time.perf_counter()
     result = run_demo(tmp / "demo")
@@ -86,12 +86,12 @@ def script_section(name: str, tmp: Path, out_dir: Path) -> str:
     return f"## {name}: `python examples/{script}`\n\n{body.strip()}\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", default="", help="comma-separated: demo, " +
                         ", ".join(SCRIPTS))
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     tmp = Path(tempfile.mkdtemp(prefix="lc-bench-"))
     sections = [f"# labelclean benchmarks\n\nMachine: {machine()}.\n\n"

@@ -13,20 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from labelclean.dedupe.stage import dedupe_dataset
+from labelclean.dedupe.stage import dedupe_workdir
 from labelclean.demo.data import make_demo
 from labelclean.evaluate.pairs import score_duplicates
 from labelclean.io.dataset import load_dataset
+from labelclean.scan.stage import scan_dataset
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-dedupe"))
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     demo = make_demo(args.out / f"seed{args.seed}", seed=args.seed, overwrite=True)
-    result = dedupe_dataset(load_dataset(demo.images, demo.labels), demo.root / "wd",
-                            force=True)
+    scan_dataset(load_dataset(demo.images, demo.labels), demo.root / "wd")
+    result = dedupe_workdir(demo.root / "wd", force=True)
     scores = score_duplicates(result.table, pd.read_csv(demo.truth, dtype=str,
                                                         keep_default_na=False))
     print(f"demo seed {args.seed}: pair precision {scores['precision']:.3f}, "

@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _cli import invoke
 from PIL import Image
 
 from labelclean import __version__
 from labelclean.demo.data import make_demo
 from labelclean.io.dataset import load_dataset
+from labelclean.io.formats import read_index
 from labelclean.noise.stage import run_noise
-from labelclean.scan.stage import read_index, scan_dataset
+from labelclean.scan.stage import scan_dataset
 
 
 def pixel_features(root: Path, paths: list[str]) -> np.ndarray:
@@ -85,10 +85,9 @@ def truth_duplicates(truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def find_duplicates(data: Path, workdir: Path, truth: pd.DataFrame) -> str:
-    cmd = [sys.executable, "-m", "labelclean", "dedupe", "--images", str(data / "train_images"),
-           "--labels", str(data / "labels.csv"), "--workdir", str(workdir)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode == 0 and (workdir / "duplicates.csv").exists():
+    done = invoke("dedupe", "--images", str(data / "train_images"), "--labels",
+                  str(data / "labels.csv"), "--workdir", str(workdir))
+    if done.exit_code == 0 and (workdir / "duplicates.csv").exists():
         return "labelclean dedupe"
     truth_duplicates(truth).to_csv(workdir / "duplicates.csv", index=False)
     return "the demo's truth (injected copies)"
@@ -101,12 +100,12 @@ def prf(flags: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     return precision, recall, 2 * precision * recall / max(precision + recall, 1e-12)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="where to build the demo (default: temp)")
     parser.add_argument("--report", type=Path, default=Path("reports/noise.md"))
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from cleanlab.filter import find_label_issues
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ from _cli import labelclean
 
 from labelclean import __version__
 from labelclean.demo.data import make_demo
-from labelclean.pipeline.runner import score_against_truth
+from labelclean.evaluate.truth import score_against_truth
 
 
 def oof_args(mode: str) -> list[str]:
@@ -92,7 +92,7 @@ def table(rows: list[dict], model: str, weights: Path | None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="train,embeddings")
     parser.add_argument("--embed-model", default="convnext_nano")
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--fast-n", type=int, default=20000,
                         help="synthetic embeddings to time fast mode on (0: skip)")
     parser.add_argument("--report", type=Path, default=Path("reports/oof.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     data = args.data or Path(tempfile.mkdtemp(prefix="lc-oof-")) / "demo"
     if not (data / "truth.csv").exists():

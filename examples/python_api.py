@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from labelclean.dedupe.find import exact_groups, near_groups_from_hashes
-from labelclean.dedupe.stage import dedupe_dataset
+from labelclean.dedupe.stage import dedupe_workdir
 from labelclean.demo.data import make_demo
 from labelclean.io.dataset import load_dataset
 from labelclean.noise.stage import find_noise
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     same_bytes = exact_groups(index["sha256"].tolist())  # unreadable rows: "" never pair
     near = near_groups_from_hashes(scan.hashes["phash"].tolist(), radius=10, thumbs=thumbs)
     print(f"{len(same_bytes)} groups of identical files, {len(near)} near-duplicate groups")
-    # ... or the whole stage, which writes duplicates.csv
-    duplicates = dedupe_dataset(dataset, work).table
+    # ... or the whole stage on the scanned work directory, which writes duplicates.csv
+    duplicates = dedupe_workdir(work).table
 
     # %% Out-of-fold probabilities from any (N, D) features, folds grouped by duplicates
     rows = np.flatnonzero(index["readable"] & index["label"].notna())

@@ -83,22 +83,37 @@ def requested_urls(driver) -> list[str]:
 
 def wait_for(driver, script: str, timeout: float = 10.0):
     """Poll ``script`` in the page until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"page never satisfied: {script}")
-        time.sleep(0.05)
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+            lambda d: d.execute_script(script))
+    except TimeoutException:
+        raise TimeoutError(f"page never satisfied: {script}") from None
 
 
 def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:
     """The first finished download in ``folder`` matching ``pattern``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def finished(folder: Path) -> Path | None:
         done = [p for p in folder.glob(pattern) if not p.name.endswith(".crdownload")]
-        if done:
-            return done[0]
-        time.sleep(0.1)
-    raise TimeoutError(f"no {pattern} appeared in {folder}")
+        return done[0] if done else None
+
+    try:
+        return WebDriverWait(folder, timeout, poll_frequency=0.1).until(finished)
+    except TimeoutException:
+        raise TimeoutError(f"no {pattern} appeared in {folder}") from None
+
+
+def settled(driver, timeout: float = 10.0) -> None:
+    """Wait until the page has nothing left to run: loaded, every image loaded or failed
+    (so their ``onload``/``onerror`` handlers ran), and two frames plus a task drawn."""
+    wait_for(driver, "return document.readyState === 'complete' && "
+                     "Array.from(document.images).every(i => i.complete)", timeout)
+    driver.set_script_timeout(timeout)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => "
+        "requestAnimationFrame(() => setTimeout(done, 0)));")

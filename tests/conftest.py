@@ -1,8 +1,10 @@
-"""Shared fixtures: a small demo dataset and a CLI runner."""
+"""Shared fixtures: a small demo dataset, a CLI runner and the example scripts."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,20 @@ def cli(runner, monkeypatch, tmp_path):
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def example(monkeypatch, tmp_path):
+    """``example(NAME)``: the script ``examples/NAME.py`` as a freshly imported module, to call
+    its ``main(argv)`` in this process (in ``tmp_path``, so relative defaults land there)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.chdir(tmp_path)
+
+    def load(name: str):
+        sys.modules.pop(name, None)
+        return importlib.import_module(name)
+
+    return load

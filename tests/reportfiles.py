@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelclean.scan.stage import read_index
+from labelclean.io.formats import read_index
 
 N_CLASSES = 10
 

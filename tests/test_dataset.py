@@ -65,9 +65,9 @@ def test_imagefolder_and_unlabeled(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("", "is empty; expected a header line such as 'image_id,label'"),
     ("file,label\na.jpg,1\n",
-     "has no column 'image_id' (columns: file, label); pass --id-col NAME"),
+     "has no column 'image_id' (columns: file, label); pass `id_col` NAME"),
     ("image_id,class\na.jpg,1\n", "has no column 'label' (columns: image_id, class); "
-                                  "pass --label-col NAME"),
+                                  "pass `label_col` NAME"),
     ("image_id,label\na.jpg,1\nb.jpg,2\na.jpg,3\n",
      "image id 'a.jpg' appears 2 times (rows 2, 4); each image must have exactly one row"),
     ("image_id label\na.jpg 1\n", "cannot detect the delimiter"),
@@ -80,9 +80,9 @@ def test_broken_labels_files(tmp_path, images, text, message):
 
 
 def test_missing_inputs(tmp_path, images):
-    with pytest.raises(LabelsFileError, match="does not exist; pass --labels FILE"):
+    with pytest.raises(LabelsFileError, match="does not exist; pass `labels` FILE"):
         load_dataset(images, tmp_path / "nope.csv")
-    with pytest.raises(ConfigError, match="images folder .* does not exist; pass --images DIR"):
+    with pytest.raises(ConfigError, match="images folder .* does not exist; pass `images` DIR"):
         load_dataset(tmp_path / "nowhere")
 
 

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from labelclean.dedupe.find import (
-    COLUMNS,
     DedupeOptions,
     exact_groups,
     find_duplicates,
@@ -20,11 +19,12 @@ from labelclean.dedupe.find import (
 )
 from labelclean.dedupe.grouping import choose_keep, group_labels, groups_of, labels_conflict
 from labelclean.dedupe.neighbors import cosine_pairs, hamming_pairs
-from labelclean.dedupe.stage import dedupe_dataset, dedupe_workdir, read_duplicates_table
+from labelclean.dedupe.stage import dedupe_workdir
 from labelclean.dedupe.verify import thumbnail_similarity
 from labelclean.demo.data import _jpeg_bytes, _render_digit
 from labelclean.evaluate.pairs import score_duplicates
 from labelclean.io.dataset import load_dataset
+from labelclean.io.formats import DUPLICATES_COLUMNS, read_duplicates
 from labelclean.scan.hashing import hash_hex
 from labelclean.scan.stage import scan_dataset
 
@@ -33,8 +33,8 @@ from labelclean.scan.stage import scan_dataset
 def demo_run(small_demo, tmp_path_factory):
     """The small demo, scanned and deduplicated with the defaults."""
     wd = tmp_path_factory.mktemp("dedupe") / "wd"
-    dataset = load_dataset(small_demo.images, small_demo.labels)
-    result = dedupe_dataset(dataset, wd)
+    scan_dataset(load_dataset(small_demo.images, small_demo.labels), wd)
+    result = dedupe_workdir(wd)
     truth = pd.read_csv(small_demo.truth, dtype=str, keep_default_na=False)
     return result, truth, wd
 
@@ -52,8 +52,8 @@ def test_demo_defaults_find_copies_with_high_precision_and_recall(demo_run):
 
 def test_table_columns_keep_and_conflict(demo_run):
     _, truth, wd = demo_run
-    table = read_duplicates_table(wd)
-    assert list(table.columns) == COLUMNS
+    table = read_duplicates(wd, typed=True)
+    assert list(table.columns) == DUPLICATES_COLUMNS
     assert (table.groupby("group_id")["keep"].sum() == 1).all()
     assert table.loc[table["keep"], "score"].eq(1.0).all()
     assert table["score"].between(0, 1).all()
@@ -232,8 +232,8 @@ def small_folder(tmp_path):
 
 
 def test_exact_pixel_resize_and_keep_on_a_folder(small_folder, tmp_path):
-    dataset = load_dataset(small_folder)
-    result = dedupe_dataset(dataset, tmp_path / "wd")
+    scan_dataset(load_dataset(small_folder), tmp_path / "wd")
+    result = dedupe_workdir(tmp_path / "wd")
     table = result.table.set_index("image_id")
     assert set(table.index) == {"three/a.jpg", "three/b.jpg", "three/c.png", "eight/big.jpg"}
     assert table.loc["eight/big.jpg", "keep"]  # the largest copy is kept
@@ -246,8 +246,8 @@ def test_exact_pixel_resize_and_keep_on_a_folder(small_folder, tmp_path):
 
 
 def test_embedding_method_from_the_work_directory(small_folder, tmp_path):
-    from labelclean.embed.stage import embeddings_paths, ids_sha256
     from labelclean.io.workdir import write_json
+    from labelclean.models.embeddings import embeddings_paths, ids_sha256
 
     wd = tmp_path / "wd"
     scan = scan_dataset(load_dataset(small_folder), wd)
@@ -286,8 +286,14 @@ def demo_copy(small_demo, tmp_path):
 
 
 def test_cli_dedupe_summary(cli, demo_copy):
-    args = ("dedupe", "--images", demo_copy / "train_images", "--labels",
-            demo_copy / "labels.csv", "--workdir", demo_copy / "wd")
+    dataset = ("--images", demo_copy / "train_images", "--labels", demo_copy / "labels.csv",
+               "--workdir", demo_copy / "wd")
+    no_scan = cli("dedupe", *dataset)
+    assert no_scan.exit_code == 1  # a stage never runs another: dedupe reads the scan
+    assert no_scan.stderr == (f"Error: {demo_copy / 'wd' / 'index.csv'} does not exist; run "
+                              "'labelclean scan' first\n")
+    assert cli("scan", *dataset).exit_code == 0
+    args = ("dedupe", *dataset)
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert "duplicate groups among 362 images" in result.output
@@ -319,11 +325,12 @@ def test_cli_errors(cli, demo_copy):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: {wd}/hashes.csv has no 'dhash' column (found: phash); run 'labelclean scan "
-        "--hash phash,dhash' or pass --hash phash")
+        "--hash phash,dhash' or set --hash to phash")
     result = cli("dedupe", "--workdir", wd, "--hash", "md5")
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: unknown hash method 'md5'; choose one of: ahash, dhash, phash, whash")
-    ok = cli("dedupe", "--images", demo_copy / "train_images", "--workdir", wd,
-             "--hash", "dhash")
-    assert ok.exit_code == 0, ok.output  # with the dataset at hand, the hash is computed
+    assert cli("scan", "--images", demo_copy / "train_images", "--workdir", wd, "--hash",
+               "phash,dhash").exit_code == 0
+    ok = cli("dedupe", "--workdir", wd, "--hash", "dhash")
+    assert ok.exit_code == 0, ok.output  # once scanned with it, dedupe uses that hash
     assert "dhash" in ok.output

@@ -11,8 +11,9 @@ import pytest
 
 from labelclean.errors import ManifestError, MissingStageError
 from labelclean.io.dataset import load_dataset
+from labelclean.io.formats import MANIFEST_COLUMNS
 from labelclean.noise.manifest import apply_manifest
-from labelclean.noise.stage import MANIFEST_COLUMNS, find_noise, run_noise
+from labelclean.noise.stage import find_noise, run_noise
 
 from .noisefiles import demo_oof, read_truth, truth_duplicates
 
@@ -162,12 +163,12 @@ def test_bad_method_and_threshold_errors():
     with pytest.raises(RegistryError) as exc:
         find_noise(index, probs, [0, 1, 2], filter_by="magic")
     assert str(exc.value) == (
-        "unknown --filter-by method 'magic'; choose one of: both, confident_learning, "
+        "unknown `filter_by` method 'magic'; choose one of: both, confident_learning, "
         "low_normalized_margin, low_self_confidence, predicted_neq_given, prune_by_class, "
         "prune_by_noise_rate")
     with pytest.raises(ConfigError) as exc:
         find_noise(index, probs, [0, 1, 2], relabel_threshold=1.5)
-    assert str(exc.value) == "--relabel-threshold must lie in [0, 1], got 1.5"
+    assert str(exc.value) == "`relabel_threshold` must lie in [0, 1], got 1.5"
 
 
 # -- the files --------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_no_oof_anywhere(work):
         run_noise(wd, dataset)
     assert str(exc.value) == (
         f"no out-of-fold predictions: {wd}/oof.csv does not exist; make one with 'labelclean "
-        "oof', or bring your own with --oof FILE (CSV or Parquet with image_id and one "
+        "oof', or bring your own: set oof (CSV or Parquet with image_id and one "
         "probability column per class, or a .npy (N, K) in labels-file order)")
 
 
@@ -353,7 +354,7 @@ def test_cli_without_oof(cli, work, small_demo):
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"Error: no out-of-fold predictions: {wd}/oof.csv does not exist; make one with "
-        "'labelclean oof', or bring your own with --oof FILE (CSV or Parquet with image_id and "
+        "'labelclean oof', or bring your own: set oof (CSV or Parquet with image_id and "
         "one probability column per class, or a .npy (N, K) in labels-file order)")
 
 
@@ -367,10 +368,10 @@ def test_cli_validation_error_and_warning(cli, work, small_demo, tmp_path):
     assert result.stderr.strip() == (
         f"Error: OOF file {tmp_path / 'neg.csv'}: 1 rows hold negative values (first: id "
         f"'{frame.loc[0, 'image_id']}', -0.5); probabilities must be >= 0; if the file holds "
-        "logits, pass --logits")
+        "logits, set --logits")
     result = cli("noise", *cli_args(small_demo, wd), "--oof", oof, "--logits")
     assert result.exit_code == 0
-    assert "Warning: " in result.stderr and "--logits was given" in result.stderr
+    assert "Warning: " in result.stderr and "--logits is set but" in result.stderr
 
 
 def test_cli_ensemble_of_two_files(cli, work, small_demo, tmp_path):
@@ -390,6 +391,22 @@ def test_cli_ensemble_of_two_files(cli, work, small_demo, tmp_path):
 
 
 def test_cli_help(cli):
-    for name in ("noise", "apply"):
+    import re
+
+    common = {"--images", "--labels", "--workdir", "--config", "--help"}
+    for name, summary, options in (
+        ("noise", "Find wrong labels with cleanlab; write manifest.csv, clean.csv and "
+                  "summary.json.",
+         {"--oof", "--logits", "--ensemble", "--oof-id-col", "--filter-by", "--rank-by",
+          "--relabel-threshold", "--review-threshold", "--ignore-duplicates"}),
+        ("apply", "Write clean.csv from an edited manifest: drops removed, relabels applied.",
+         {"--manifest", "--out"}),
+    ):
         result = cli(name, "--help")
-        assert result.exit_code == 0 and "--help" in result.output
+        assert result.exit_code == 0
+        text = result.output
+        assert f"Usage: labelclean {name} [OPTIONS]" in text
+        assert summary in " ".join(re.sub("[\u2500-\u257f]", " ", text).split())
+        # the first word of each option row (a '*' marks a required one)
+        listed = set(re.findall(r"^\W*(--[a-z][a-z-]*)", text, re.M))
+        assert listed == common | options, name

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from labelclean.errors import ConfigError, RegistryError
-from labelclean.oof import stage as oof_mod
+from labelclean.oof import learners
 from labelclean.oof.folds import duplicate_groups, make_folds
 from labelclean.oof.stage import out_of_fold_probs
-from labelclean.train.loop import TrainConfig, augment_batch, get_augmentation, list_augmentations
+from labelclean.train.augment import augment_batch, get_augmentation, list_augmentations
+from labelclean.train.loop import TrainConfig
 from labelclean.train.losses import list_losses, make_loss, tempered_softmax
 
 # -- folds ------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ def test_folds_keep_groups_together_and_stay_stratified():
 
 
 def test_fold_errors_say_what_to_change():
-    with pytest.raises(ConfigError, match=r"^--folds must be at least 2, not 1$"):
+    with pytest.raises(ConfigError, match=r"^`folds` must be at least 2, not 1$"):
         make_folds(np.zeros(10), np.arange(10), n_folds=1)
     with pytest.raises(ConfigError, match=r"needs at least 5 images that are not copies of "
                                           r"each other, but found 3; use fewer folds"):
@@ -74,7 +75,7 @@ class SpyLearner:
 
 
 def test_each_row_is_predicted_by_a_model_that_never_saw_it_or_its_copies(monkeypatch):
-    monkeypatch.setitem(oof_mod.LEARNERS, "spy", lambda seed: SpyLearner())
+    monkeypatch.setitem(learners.LEARNERS, "spy", lambda seed: SpyLearner())
     SpyLearner.fitted, SpyLearner.asked = [], []
     n = 120
     labels = np.arange(n) % 3
@@ -305,9 +306,9 @@ def test_train_config_errors():
     with pytest.raises(RegistryError, match=r"^unknown model 'no_such_net'; choose one of: "
                                             r"<any timm model name>, small_cnn"):
         TrainConfig(model="no_such_net").resolved()
-    with pytest.raises(ConfigError, match=r"trains from scratch; --weights and --pretrained "
+    with pytest.raises(ConfigError, match=r"trains from scratch; `weights` and `pretrained` "
                                           r"need a timm model"):
-        from labelclean.train.loop import build_classifier
+        from labelclean.models.classifiers import build_classifier
 
         build_classifier("small_cnn", 3, image_size=32, pretrained=True)
     import timm
@@ -318,7 +319,7 @@ def test_train_config_errors():
 
 
 def test_a_timm_model_trains_too():
-    from labelclean.train.loop import build_classifier
+    from labelclean.models.classifiers import build_classifier
 
     net, source = build_classifier("test_vit", 3, image_size=32)
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3) and source.startswith("random-init")

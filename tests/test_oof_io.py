@@ -6,15 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labelclean.arrays import softmax
 from labelclean.errors import OOFError, RegistryError
-from labelclean.oof.files import (
-    align_oof,
-    combine_oof,
-    load_oof,
-    read_oof,
-    softmax,
-    suspicious_warning,
-)
+from labelclean.oof.align import align_oof, load_oof, suspicious_warning
+from labelclean.oof.ensemble import combine_oof
+from labelclean.oof.files import read_oof
 
 CLASSES = [0, 1, 2]
 IDS = np.array([f"img{i}.jpg" for i in range(6)], dtype=object)
@@ -101,7 +97,7 @@ def test_logits_are_softmaxed_only_when_asked(tmp_path):
     logits = np.log(PROBS) + 3.0
     path = write(frame(["0", "1", "2"], probs=logits), tmp_path / "oof.csv")
     np.testing.assert_allclose(read_oof(path, CLASSES, logits=True).probs, PROBS)
-    with pytest.raises(OOFError, match="pass --logits"):
+    with pytest.raises(OOFError, match="if the file holds logits, set `logits`"):
         read_oof(path, CLASSES)
 
 
@@ -110,13 +106,13 @@ def test_logits_flag_on_probabilities_warns(tmp_path):
     table = read_oof(path, CLASSES, logits=True)
     np.testing.assert_allclose(table.probs, softmax(PROBS.copy()))
     assert table.warnings == [(
-        f"OOF file {path}: --logits was given but the rows already look like probabilities "
-        "(in [0, 1], summing to 1); soft-maxing flattens them: drop --logits if they are "
+        f"OOF file {path}: `logits` is set but the rows already look like probabilities "
+        "(in [0, 1], summing to 1); soft-maxing flattens them: unset `logits` if they are "
         "probabilities")]
 
 
 def test_accuracy_weights_raise_accuracy_over_the_log_loss_optimum():
-    from labelclean.oof.files import fit_accuracy_weights, fit_weights
+    from labelclean.oof.ensemble import fit_accuracy_weights, fit_weights
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
@@ -152,7 +148,7 @@ def test_several_files_mean_and_weighted(tmp_path):
 def test_unknown_ensemble():
     with pytest.raises(RegistryError) as exc:
         combine_oof([PROBS, PROBS], np.zeros(6, int), "median")
-    assert str(exc.value) == ("unknown ensemble method 'median'; choose one of: accuracy, "
+    assert str(exc.value) == ("unknown `ensemble` method 'median'; choose one of: accuracy, "
                               "mean, weighted")
 
 
@@ -220,7 +216,7 @@ def test_extra_ids(tmp_path):
         align_oof(table, IDS, np.zeros(6, bool))
     assert str(exc.value) == (
         f"OOF file {tmp_path / 'oof.csv'}: 4 ids are not labeled images of the dataset "
-        "(first: x.jpg, y.jpg, z.jpg); predict on the same labels file, or pass --oof-id-col "
+        "(first: x.jpg, y.jpg, z.jpg); predict on the same labels file, or set `oof_id_col` "
         "if another column holds the ids")
 
 
@@ -268,7 +264,7 @@ def test_rows_not_summing_to_one(tmp_path):
     path = write(frame(["0", "1", "2"], probs=probs), tmp_path / "oof.csv")
     assert error_of(path) == (
         f"OOF file {path}: 1 rows do not sum to 1 (tolerance 0.01; first: id 'img4.jpg' sums "
-        "to 1.5); if the file holds logits, pass --logits, otherwise normalise each row")
+        "to 1.5); if the file holds logits, set `logits`, otherwise normalise each row")
 
 
 def test_rounded_rows_within_tolerance_are_normalised(tmp_path):
@@ -282,7 +278,7 @@ def test_negative_values(tmp_path):
     path = write(frame(["0", "1", "2"], probs=probs), tmp_path / "oof.csv")
     assert error_of(path) == (
         f"OOF file {path}: 1 rows hold negative values (first: id 'img1.jpg', -0.1); "
-        "probabilities must be >= 0; if the file holds logits, pass --logits")
+        "probabilities must be >= 0; if the file holds logits, set `logits`")
 
 
 def test_no_id_column(tmp_path):
@@ -290,7 +286,7 @@ def test_no_id_column(tmp_path):
     path = write(df, tmp_path / "oof.csv")
     assert error_of(path) == (
         f"OOF file {path} has no id column (looked for image_id, id, image, filename, file, "
-        "path; found name, 0, 1, 2); name it image_id or pass --oof-id-col NAME")
+        "path; found name, 0, 1, 2); name it image_id or set `oof_id_col`")
     assert read_oof(path, CLASSES, id_col="name").ids.tolist() == IDS.tolist()
 
 

@@ -19,15 +19,19 @@ def test_demo_runs_every_stage_and_scores_itself(cli, tmp_path):
     assert float(scores["unreadable_recall"]) == 1.0
     assert float(scores["duplicate_pair_precision"]) >= 0.95
     assert float(scores["duplicate_pair_recall"]) >= 0.9
-    # 300 images give a small CNN little to learn from; the full demo is held to 0.9 below
-    assert float(scores["label_issue_f1"]) >= 0.45
+    # 300 images give a small CNN little to learn from (the full demo is held to 0.9 below):
+    # seed 0 reaches F1 0.522 and precision 0.385; random OOF probabilities score about
+    # 0.23 and 0.14 (flagging most images), so these bounds keep a margin and catch that
+    assert float(scores["label_issue_f1"]) >= 0.47
+    assert float(scores["label_issue_precision"]) >= 0.32
     work = tmp_path / "d" / ".labelclean"
     for name in ("index.csv", "duplicates.csv", "oof.csv", "manifest.csv", "clean.csv",
                  "summary.json", "report/index.html"):
         assert (work / name).exists(), name
     again = cli("demo", "--out", "d")
     assert again.exit_code == 0
-    assert again.stdout.count("(reused)") >= 3  # scan, dedupe and oof are not recomputed
+    reused = re.findall(r"^  (\w+) .*\(reused\)$", again.stdout, re.M)
+    assert reused == ["scan", "dedupe", "oof"]  # not recomputed; noise and report are
 
 
 def test_run_on_imagefolder_with_stage_selection(cli, tmp_path, small_demo):
@@ -71,7 +75,7 @@ def test_run_offline_without_weights_says_how_to_configure_or_skip_embed(
     assert result.exit_code == 1
     assert "scan" in result.stdout and "Traceback" not in result.output
     assert result.stderr.startswith("Error: no pretrained weights for model ")
+    assert "; set [embed] weights to a FILE (a .safetensors file" in result.stderr
     assert result.stderr.endswith(
-        "In 'labelclean run', set them in labelclean.toml ([embed] weights = \"FILE\", or "
-        "no_pretrained = true), or leave the stage out: 'labelclean run --skip embed' (oof "
-        "then trains its own model)\n")
+        "or ask for random weights with [embed] no_pretrained; or leave the stage out: "
+        "'labelclean run --skip embed' (oof then trains its own model)\n")

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from labelclean.io.dataset import load_dataset
-from labelclean.scan.stage import INDEX_COLUMNS, read_hashes, read_index, scan_dataset
+from labelclean.io.formats import INDEX_COLUMNS, read_hashes, read_index
+from labelclean.scan.stage import scan_dataset
 
 from .hostile import photo, write_readable, write_unreadable
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from labelclean.config.project import load_project
-from labelclean.config.settings import STAGE_OPTIONS, as_names, check_project_tables
+from labelclean.config.options import BOOL, INT, NAMES, NUMBER, PATH, PATHS, TEXT, as_names, specs
+from labelclean.config.settings import check_project_tables
 from labelclean.errors import ConfigError
+from labelclean.pipeline.stages import STAGES, load_project, schema
 
 
 def write_config(tmp_path, body: str):
@@ -57,29 +58,51 @@ def test_bad_settings_are_one_clear_error(tmp_path, body, message):
 
 
 def test_every_stage_has_options_and_every_kind_is_known():
-    from labelclean.config import settings
-
-    assert set(STAGE_OPTIONS) == {"scan", "dedupe", "embed", "oof", "noise", "report", "run"}
-    assert check_project_tables({}, "x") == ({}, {})
-    kinds = {settings.INT, settings.NUMBER, settings.BOOL, settings.TEXT, settings.NAMES}
-    for stage, options in STAGE_OPTIONS.items():
-        assert set(options.values()) <= kinds, stage
-
-
-#: CLI options that are not stage settings: actions, display, dataset-level, run's selection
-NOT_SETTINGS = {"images", "labels", "workdir", "config", "force", "help", "top", "list_models",
-                "class_names", "stages"}
+    assert list(schema()) == ["scan", "dedupe", "embed", "oof", "noise", "report", "run"]
+    assert check_project_tables({}, "x", schema()) == ({}, {})
+    kinds = {INT, NUMBER, BOOL, TEXT, NAMES, PATH, PATHS}
+    for stage, options in schema().items():
+        declared = specs(options)
+        assert declared and {s.kind for s in declared} <= kinds, stage
 
 
-def test_every_stage_option_of_the_cli_can_be_set_in_the_project_file():
+#: options of a stage command that are not stage options: the dataset, actions and display
+COMMON = {"--images", "--labels", "--workdir", "--config", "--force", "--help"}
+EXTRA = {"dedupe": {"--top"}, "embed": {"--list-models"}, "report": {"--class-names"}}
+
+
+def test_each_stage_command_takes_exactly_its_declared_options():
     import typer
     from labelclean.cli.main import app
 
     group = typer.main.get_command(app)
-    for stage, options in STAGE_OPTIONS.items():
-        long_names = {o[2:].replace("-", "_") for p in group.commands[stage].params
-                      for o in p.opts if o.startswith("--")}
-        assert long_names - NOT_SETTINGS <= set(options), stage
+    for name, stage in STAGES.items():
+        flags = {o for p in group.commands[name].params for o in (*p.opts, *p.secondary_opts)}
+        declared = {f for s in specs(stage.options) for f in s.flags}
+        assert flags - COMMON - EXTRA.get(name, set()) == declared, name
+        helps = {p.opts[0]: p.help for p in group.commands[name].params}
+        for s in specs(stage.options):
+            if s.flags:
+                assert helps[s.flags[0]] == s.help, (name, s.key)
+
+
+@pytest.mark.parametrize("body, flag, value, message", [
+    ("[dedupe]\nradius = 99\n", "--radius", "99",
+     "[dedupe] radius must be between 0 and 32, not 99"),
+    ("[dedupe]\nthreshold = 2.0\n", "--threshold", "2.0",
+     "[dedupe] threshold must be between -1 and 1, not 2.0"),
+    ("[embed]\nbatch_size = 0\n", "--batch-size", "0",
+     "[embed] batch_size must be at least 1, not 0"),
+])
+def test_one_range_for_the_cli_and_the_project_file(tmp_path, cli, body, flag, value, message):
+    path = write_config(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_project(path)
+    assert message in str(info.value)
+    stage = body[1:body.index("]")]
+    result = cli(stage, flag, value, "--config", path)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: Invalid value for '{flag}'")
 
 
 def test_cli_reports_a_bad_setting_before_any_work(cli, tmp_path, small_demo):

@@ -10,8 +10,8 @@ Layout::
     path_col = ""
     workdir = ".labelclean"
 
-    [dedupe]                      # any stage option, by its long name
-    threshold = 0.95              # (checked: labelclean.config.settings.STAGE_OPTIONS)
+    [dedupe]                      # any stage option, by its key
+    threshold = 0.95              # (checked against the stage's options dataclass)
 
 Command-line options override the file; the file overrides built-in defaults.
 """
@@ -19,6 +19,7 @@ Command-line options override the file; the file overrides built-in defaults.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,17 +57,24 @@ class Project:
     workdir: Path = Path(DEFAULT_WORKDIR)
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_path: Path | None = None
-
-    def option(self, stage: str, name: str, cli_value: Any, default: Any) -> Any:
-        """The value of a stage option: the command line, else the project file, else default."""
-        if cli_value is not None:
-            return cli_value
-        return self.stages.get(stage, {}).get(name, default)
+    _loaded: Any = field(default=None, repr=False, compare=False)
 
     def require_dataset(self) -> DatasetSpec:
         if self.dataset.images is None:
             raise NoDatasetError()
         return self.dataset
+
+    def load_dataset(self):
+        """The dataset the project names (read once; the work directory is left out of the
+        walk). Raises :class:`NoDatasetError` when none is named."""
+        if self._loaded is None:
+            from labelclean.io.dataset import load_dataset
+
+            spec = self.require_dataset()
+            self._loaded = load_dataset(spec.images, spec.labels, id_col=spec.id_col,
+                                        label_col=spec.label_col, path_col=spec.path_col,
+                                        exclude=[self.workdir])
+        return self._loaded
 
 
 def _resolve(base: Path, value: str | None) -> Path | None:
@@ -76,14 +84,17 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-def load_project(config: str | Path | None = None, *, images: str | Path | None = None,
-                 labels: str | Path | None = None, workdir: str | Path | None = None,
-                 id_col: str | None = None, label_col: str | None = None,
-                 path_col: str | None = None) -> Project:
-    """Read the project file (if any) and apply command-line overrides.
+def read_project(config: str | Path | None = None, *, schema: Mapping[str, type],
+                 images: str | Path | None = None, labels: str | Path | None = None,
+                 workdir: str | Path | None = None, id_col: str | None = None,
+                 label_col: str | None = None, path_col: str | None = None,
+                 class_names: str | Path | None = None) -> Project:
+    """Read the project file (if any), check its stage tables against ``schema`` (stage ->
+    options dataclass) and apply command-line overrides.
 
     ``config`` defaults to ``./labelclean.toml``; a missing default file is fine (everything
-    may come from the overrides), a missing explicit one is an error.
+    may come from the overrides), a missing explicit one is an error. Most callers want
+    :func:`labelclean.pipeline.stages.load_project`, which passes every stage's options.
     """
     explicit = config is not None
     config_path = Path(config) if explicit else Path(PROJECT_FILE)
@@ -98,14 +109,15 @@ def load_project(config: str | Path | None = None, *, images: str | Path | None 
         raise ConfigError(f"project file {config_path} does not exist; "
                           "run 'labelclean init --images DIR' to create one")
     base = config_path.resolve().parent
-    ds, stages = check_project_tables(data, str(config_path))
+    ds, stages = check_project_tables(data, str(config_path), schema)
     spec = DatasetSpec(
         images=Path(images) if images else _resolve(base, ds.get("images")),
         labels=Path(labels) if labels else _resolve(base, ds.get("labels")),
         id_col=id_col or ds.get("id_col") or "image_id",
         label_col=label_col or ds.get("label_col") or "label",
         path_col=path_col or ds.get("path_col") or None,
-        class_names=_resolve(base, ds.get("class_names")),
+        class_names=(Path(class_names) if class_names
+                     else _resolve(base, ds.get("class_names"))),
     )
     if workdir:
         wd = Path(workdir)

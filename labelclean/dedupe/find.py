@@ -26,7 +26,7 @@ and counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,84 +41,40 @@ from labelclean.dedupe.neighbors import (
     dbscan_labels,
     hamming_pairs,
 )
+from labelclean.dedupe.options import METHODS, DedupeOptions
 from labelclean.dedupe.verify import (
-    MAX_DIFFERENCE,
-    MAX_SHIFT,
-    MIN_CORRELATION,
     pixel_digest,
     verify_pairs,
 )
+from labelclean.io.formats import DUPLICATES_COLUMNS
 from labelclean.progress import ProgressFn, report
 from labelclean.scan.hashing import HASH_BITS, check_hash_methods, hamming, hex_to_bytes
 
-COLUMNS = ["group_id", "image_id", "label", "keep", "method", "score", "label_conflict"]
-#: Candidate sources for near copies; ``auto`` = hash + thumbnail, + embedding if present.
-METHODS = ("hash", "thumbnail", "embedding", "dbscan")
-DEFAULT_METHODS = ("hash", "thumbnail")
-_RANK = {"exact": 0, "pixels": 1, "phash": 2, "dhash": 2, "ahash": 2, "whash": 2,
-         "thumbnail": 3, "embedding": 4, "dbscan": 4}
+#: The ``method`` values of duplicates.csv by strength, strongest first; the names of one
+#: tuple are equally strong (the four hashes; embedding and dbscan).
+STRENGTH = (("exact",), ("pixels",), ("phash", "dhash", "ahash", "whash"), ("thumbnail",),
+            ("embedding", "dbscan"))
+#: Every method, strongest first, equal strengths in a fixed order.
+METHOD_ORDER = tuple(m for tier in STRENGTH for m in tier)
+_RANK = {m: r for r, tier in enumerate(STRENGTH) for m in tier}
 #: Thumbnail pairs this alike (and of the same size) are decoded to compare their pixels.
 _PIXEL_CANDIDATE = (0.99, 1.0)  # (min correlation, max difference)
 _TOP_GROUPS = 10
 
 
-@dataclass
-class DedupeOptions:
-    """Settings of the dedupe stage (every threshold's direction is stated).
-
-    methods : near-copy candidate sources out of :data:`METHODS`; None = hash and
-        thumbnail, plus embedding when embeddings are given.
-    hash_method : which perceptual hash the ``hash`` source uses.
-    radius : largest Hamming distance (of 64 bits) between hashes of a candidate pair.
-    k : neighbours per image looked at by the thumbnail, embedding and dbscan sources.
-    threshold : smallest embedding cosine similarity of a candidate pair (1 = identical).
-    thumbnail_threshold : smallest cosine of 16x16 mean-centred thumbnails of a pair.
-    verify : confirm near candidates with the thumbnails (False: accept every candidate).
-    min_correlation : thumbnail correlation (best small shift, 1 = identical) needed to
-        confirm a pair whose difference is ``max_difference``; each percent point less
-        difference lowers it by 0.02 (:func:`labelclean.dedupe.verify.verify_pairs`).
-    max_difference : largest mean absolute difference of brightness-normalised thumbnails,
-        in percent of the mean brightness, that confirms (0 = identical).
-    max_shift : largest shift tried when comparing thumbnails, in thumbnail pixels.
-    """
-
-    methods: tuple[str, ...] | None = None
-    hash_method: str = "phash"
-    radius: int = 10
-    k: int = 10
-    threshold: float = 0.9
-    thumbnail_threshold: float = 0.85
-    verify: bool = True
-    min_correlation: float = MIN_CORRELATION
-    max_difference: float = MAX_DIFFERENCE
-    max_shift: float = MAX_SHIFT
-
-    @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> DedupeOptions:
-        """Options from a ``[dedupe]`` table: keys as the CLI's long options (``method``
-        takes a comma-separated string, ``hash`` the hash method); absent keys default."""
-        values = {k.replace("-", "_"): v for k, v in settings.items() if v is not None}
-        methods = values.pop("method", None)
-        if isinstance(methods, str):
-            methods = tuple(m.strip() for m in methods.split(",") if m.strip())
-        if "hash" in values:
-            values["hash_method"] = values.pop("hash")
-        known = {f.name for f in fields(cls)}
-        return cls(methods=tuple(methods) if methods else None,
-                   **{k: v for k, v in values.items() if k in known and k != "methods"})
-
-    def resolved_methods(self, has_embeddings: bool) -> tuple[str, ...]:
-        if self.methods is None:
-            return DEFAULT_METHODS + (("embedding",) if has_embeddings else ())
-        return tuple(self.methods)
+def method_order(method: str) -> int:
+    """Position of ``method`` in :data:`METHOD_ORDER`: higher is weaker; unknown names are
+    weakest."""
+    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
 
 
 @dataclass
 class DuplicatesResult:
     """Groups found by :func:`find_duplicates`.
 
-    ``table`` has the columns of ``duplicates.csv`` (:data:`COLUMNS`), one row per member
-    of each group, the kept copy first. ``pairs`` holds the confirmed pairs (row numbers
+    ``table`` has the columns of ``duplicates.csv``
+    (:data:`~labelclean.io.formats.DUPLICATES_COLUMNS`), one row per member of each group,
+    the kept copy first. ``pairs`` holds the confirmed pairs (row numbers
     ``i < j``, ``method``, ``score``); ``summary`` the counts for the terminal.
     """
 
@@ -196,7 +152,7 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
 
     Parameters
     ----------
-    index : ``index.csv`` as read by :func:`labelclean.scan.stage.read_index` (image_id, path,
+    index : ``index.csv`` as read by :func:`labelclean.io.formats.read_index` (image_id, path,
         label, readable, width, height, bytes, sha256).
     thumbs : (N, S, S) uint8 greyscale thumbnails in index order (``thumbs.npy``).
     hashes : ``hashes.csv`` (image_id + one hex column per method), needed by ``hash``.
@@ -367,14 +323,14 @@ def _table(index, pairs, thumbs, hashes, embeddings, digests, opts) -> pd.DataFr
         strongest = min((method for _, method, _ in others), key=_RANK.get)
         for row, method, score in [(keep, strongest, 1.0)] + others:
             rows.append((gid, ids[row], given[row], row == keep, method, score, conflict))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=DUPLICATES_COLUMNS)
     table["label"] = table["label"].astype(object).where(table["label"].notna(), "")
     return table
 
 
 def _best_near_method(n: int, pairs: pd.DataFrame) -> np.ndarray:
     """Per row, the strongest near method among its pairs, spread over same-pixel twins."""
-    names = sorted(_RANK, key=_RANK.get)
+    names = list(METHOD_ORDER)
     rank = np.full(n, len(names), dtype=np.int64)
     near = pairs[~pairs["method"].isin(["exact", "pixels"])]
     r = near["method"].map(names.index).to_numpy(np.int64)
@@ -394,7 +350,7 @@ def _relation(row, keep, sha, digests, best, thumbs, hashes, embeddings, opts):
     if digests.get(row) is not None and digests.get(row) == digests.get(keep):
         return "pixels", 1.0
     method = best[row] or "pixels"
-    if method in _RANK and _RANK[method] == 2:
+    if method in STRENGTH[2]:  # a perceptual hash
         col = hashes[method].to_numpy()
         distance = hamming(col[row], col[keep])
         return method, round(1 - distance / HASH_BITS, 4)

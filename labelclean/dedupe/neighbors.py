@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelclean.arrays import l2_normalize
 from labelclean.progress import ProgressFn, report
 
 #: Above this many rows, cosine search uses an IVF index instead of exact search.
@@ -84,13 +85,6 @@ def hamming_pairs(codes: np.ndarray, radius: int) -> Pairs:
     return _ordered_unique(*(np.concatenate(p) for p in zip(*parts)))
 
 
-def normalized_batch(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x`` as float32 with unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _build_index(x: np.ndarray, exact_limit: int, nprobe: int, seed: int):
     import faiss
 
@@ -103,10 +97,10 @@ def _build_index(x: np.ndarray, exact_limit: int, nprobe: int, seed: int):
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))
         index.cp.niter = 10
-        index.train(normalized_batch(x[sample]))
+        index.train(l2_normalize(x[sample]))
         index.nprobe = min(nprobe, nlist)
     for start in range(0, n, BATCH):
-        index.add(normalized_batch(x[start:start + BATCH]))
+        index.add(l2_normalize(x[start:start + BATCH]))
     return index
 
 
@@ -136,7 +130,7 @@ def cosine_pairs(x: np.ndarray, threshold: float, k: int = 10, *,
     k = min(k + 1, n)
     parts = []
     for start in range(0, n, BATCH):
-        query = normalized_batch(x[start:start + BATCH])
+        query = l2_normalize(x[start:start + BATCH])
         sims, found = index.search(query, k)
         rows = np.repeat(np.arange(start, start + len(query)), k)
         sims, found = sims.ravel(), found.ravel()
@@ -159,7 +153,7 @@ def dbscan_labels(x: np.ndarray, threshold: float) -> np.ndarray:
     """
     from sklearn.cluster import DBSCAN
 
-    x = normalized_batch(np.asarray(x))
+    x = l2_normalize(np.asarray(x))
     labels = np.full(len(x), -1, dtype=np.int64)
     live = np.flatnonzero(np.linalg.norm(x, axis=1) > 0)
     if len(live):
@@ -184,7 +178,7 @@ def cluster_pairs(labels: np.ndarray, x: np.ndarray, k: int = 10) -> Pairs:
             continue
         if len(members) <= k + 1:
             a, b = np.triu_indices(len(members), 1)
-            v = normalized_batch(np.asarray(x[members]))
+            v = l2_normalize(np.asarray(x[members]))
             parts.append((members[a], members[b], (v[a] * v[b]).sum(axis=1)))
         else:
             sub = cosine_pairs(np.asarray(x[members]), -1.0, k).mapped(members)

@@ -23,18 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from labelclean.dedupe.neighbors import Pairs
+from labelclean.dedupe.options import MAX_DIFFERENCE, MAX_SHIFT, MIN_CORRELATION
 from labelclean.io.imageio import UnreadableImage, load_rgb
 
-#: Default thumbnail correlation (best shift) needed to confirm a near copy whose
-#: difference is the largest allowed; see :func:`verify_pairs`.
-MIN_CORRELATION = 0.96
 #: How much less correlation is needed per percent point less difference.
 CORRELATION_SLACK = 0.02
-#: Default largest mean absolute difference of brightness-normalised thumbnails, in percent
-#: of the mean brightness, that confirms a near copy.
-MAX_DIFFERENCE = 3.0
-#: Default largest shift looked at, in thumbnail pixels.
-MAX_SHIFT = 1.0
 _FLAT = 1.0  # a thumbnail with a standard deviation below this (grey levels) is flat
 _BATCH = 1024
 

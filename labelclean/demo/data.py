@@ -100,22 +100,43 @@ def make_demo(out: str | Path, *, n_images: int | None = None, noise_rate: float
                          f"originals, but n_images is {len(order)}; pass fewer copies")
     ids = [f"{v}.jpg" for v in rng.choice(9_000_000_000, size=len(order) + n_exact + n_near
                                           + 2, replace=False) + 1_000_000_000]
-    rows: list[dict] = []
+    originals, rows = _write_originals(images, ids, order, digits, image_size, noise_rate, rng)
+    next_id = iter(ids[len(order):])
+    rows += _write_copies(images, originals, next_id, n_exact, n_near, conflict_rate, rng)
+    if corrupt:
+        rows += _write_unreadable(images, originals[0][1], next_id, rng)
+    return _write_tables(out, images, [rows[i] for i in rng.permutation(len(rows))])
 
-    def wrong(label: int) -> int:
-        return int(rng.choice([c for c in range(10) if c != label]))
 
+def _wrong(label: int, rng: np.random.Generator) -> int:
+    return int(rng.choice([c for c in range(10) if c != label]))
+
+
+def _truth_row(image_id: str, true: int, given: int, duplicate_of: str = "",
+               kind: str = "", unreadable: bool = False) -> dict:
+    return dict(image_id=image_id, true_label=true, given_label=given,
+                duplicate_of=duplicate_of, duplicate_kind=kind, unreadable=unreadable)
+
+
+def _write_originals(images: Path, ids: list[str], order: np.ndarray, digits, image_size: int,
+                     noise_rate: float, rng: np.random.Generator):
+    """The original digits as JPEGs: ``([(id, bytes, true, given)], truth rows)``."""
     originals: list[tuple[str, bytes, int, int]] = []
+    rows: list[dict] = []
     for image_id, idx in zip(ids, order):
         true = int(digits.target[idx])
         data = _jpeg_bytes(_render_digit(digits.images[idx], image_size, rng), 92)
         (images / image_id).write_bytes(data)
-        given = wrong(true) if rng.random() < noise_rate else true
+        given = _wrong(true, rng) if rng.random() < noise_rate else true
         originals.append((image_id, data, true, given))
-        rows.append(dict(image_id=image_id, true_label=true, given_label=given,
-                         duplicate_of="", duplicate_kind="", unreadable=False))
+        rows.append(_truth_row(image_id, true, given))
+    return originals, rows
 
-    next_id = iter(ids[len(order):])
+
+def _write_copies(images: Path, originals: list, next_id, n_exact: int, n_near: int,
+                  conflict_rate: float, rng: np.random.Generator) -> list[dict]:
+    """Exact and near copies of randomly chosen originals; some with another label."""
+    rows = []
     sources = rng.choice(len(originals), size=n_exact + n_near, replace=False)
     kinds = [EXACT_KINDS[i % 2] for i in range(n_exact)] + [
         NEAR_KINDS[i % len(NEAR_KINDS)] for i in range(n_near)]
@@ -131,21 +152,27 @@ def make_demo(out: str | Path, *, n_images: int | None = None, noise_rate: float
         else:
             copy = _near_copy(data, kind, rng)
         (images / image_id).write_bytes(copy)
-        given = wrong(src_given) if rng.random() < conflict_rate else src_given
-        rows.append(dict(image_id=image_id, true_label=true, given_label=given,
-                         duplicate_of=src_id, duplicate_kind=kind, unreadable=False))
+        given = _wrong(src_given, rng) if rng.random() < conflict_rate else src_given
+        rows.append(_truth_row(image_id, true, given, src_id, kind))
+    return rows
 
-    if corrupt:
-        empty_id, truncated_id = next(next_id), next(next_id)
-        (images / empty_id).write_bytes(b"")
-        (images / truncated_id).write_bytes(originals[0][1][: len(originals[0][1]) // 2])
-        for image_id in (empty_id, truncated_id):
-            label = int(rng.integers(0, 10))
-            rows.append(dict(image_id=image_id, true_label=label, given_label=label,
-                             duplicate_of="", duplicate_kind="", unreadable=True))
 
-    shuffled = [rows[i] for i in rng.permutation(len(rows))]
-    truth = pd.DataFrame(shuffled)
+def _write_unreadable(images: Path, data: bytes, next_id, rng: np.random.Generator
+                      ) -> list[dict]:
+    """An empty file and a truncated JPEG."""
+    empty_id, truncated_id = next(next_id), next(next_id)
+    (images / empty_id).write_bytes(b"")
+    (images / truncated_id).write_bytes(data[: len(data) // 2])
+    rows = []
+    for image_id in (empty_id, truncated_id):
+        label = int(rng.integers(0, 10))
+        rows.append(_truth_row(image_id, label, label, unreadable=True))
+    return rows
+
+
+def _write_tables(out: Path, images: Path, rows: list[dict]) -> Demo:
+    """``labels.csv``, ``truth.csv`` and ``classes.json`` of the demo."""
+    truth = pd.DataFrame(rows)
     truth["label_noise"] = truth["true_label"] != truth["given_label"]
     labels = truth[["image_id", "given_label"]].rename(columns={"given_label": "label"})
     write_csv(labels, out / "labels.csv")

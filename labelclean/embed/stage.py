@@ -10,7 +10,6 @@ stopped. Unreadable images get a zero row and are listed in the json; they never
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -21,16 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from labelclean.errors import ConfigError, MissingStageError
-from labelclean.io.imageio import load_rgb
-from labelclean.io.workdir import EMBEDDINGS_DIR, Workdir, write_json
-from labelclean.models.backbones import (
-    DEFAULT_BACKBONE,
-    Encoder,
-    build_encoder,
-    file_stem,
-    timm_name_of,
-)
+from labelclean.arrays import l2_normalize
+from labelclean.errors import ConfigError
+from labelclean.io.formats import images_root as scanned_images_root
+from labelclean.io.formats import read_index
+from labelclean.io.workdir import Workdir, write_json
+from labelclean.models.backbones import DEFAULT_BACKBONE, Encoder, build_encoder
+from labelclean.models.embeddings import embeddings_paths, ids_sha256, read_meta
 from labelclean.progress import ProgressFn, report
 
 DTYPES = ("float16", "float32")
@@ -53,32 +49,6 @@ class EmbedResult:
     seconds: float = 0.0
     reused: bool = False
     unreadable: list[dict] = field(default_factory=list)
-
-
-class _ImageRows:
-    """A map-style dataset: row ``i`` -> (uint8 (3, H, W) tensor, error or "")."""
-
-    def __init__(self, paths: Sequence[str | None], preprocess, input_size, draft_side,
-                 errors: Sequence[str] | None = None) -> None:
-        self.paths, self.preprocess, self.input_size = paths, preprocess, input_size
-        self.draft_side = draft_side
-        self.errors = errors
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        path = self.paths[i]
-        if path is None:
-            error = (self.errors[i] if self.errors else "") or "unreadable in the index"
-        else:
-            try:
-                return self.preprocess(load_rgb(path, max_side=self.draft_side)), ""
-            except Exception as exc:  # bad data is data: UnreadableImage or a decoder bug
-                error = str(exc) or type(exc).__name__
-        return torch.zeros(self.input_size, dtype=torch.uint8), error
 
 
 def default_workers(device_type: str) -> int:
@@ -120,11 +90,14 @@ def iter_features(encoder: Encoder, paths: Sequence[str | None], *, start: int =
     import torch
     from torch.utils.data import DataLoader, Subset
 
+    from labelclean.models.inputs import ImageRows
+
     dev = encoder.device.type
     batch_size = batch_size or default_batch_size(dev)
     workers = default_workers(dev) if workers is None else workers
-    rows = _ImageRows(paths, encoder.preprocess, encoder.input_size,
-                      encoder.resize_side if draft else None, errors)
+    rows = ImageRows(paths, transform=encoder.preprocess,
+                     max_side=encoder.resize_side if draft else None,
+                     blank=encoder.input_size, errors=errors)
     loader = DataLoader(Subset(rows, range(start, len(rows))), batch_size=batch_size,
                         num_workers=workers, pin_memory=dev == "cuda",
                         prefetch_factor=4 if workers else None, persistent_workers=False)
@@ -162,27 +135,6 @@ def embed_images(paths: Sequence[str | os.PathLike], model: str = DEFAULT_BACKBO
             out[first:first + len(feats)] = l2_normalize(feats) if normalize else feats
             report(progress, first + len(feats), len(paths), "embed")
     return out
-
-
-def l2_normalize(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; zero rows stay zero. Shape (B, D) -> (B, D)."""
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return features / np.maximum(norms, 1e-12)
-
-
-def ids_sha256(image_ids: Sequence[str]) -> str:
-    """A hash of the row ids in order (to notice an index that changed under a file)."""
-    digest = hashlib.sha256()
-    for image_id in image_ids:
-        digest.update(str(image_id).encode("utf-8") + b"\n")
-    return digest.hexdigest()
-
-
-def embeddings_paths(workdir: str | Path, model: str) -> tuple[Path, Path]:
-    """(``.npy``, ``.json``) of ``model`` (registry or timm name) in ``workdir``."""
-    stem = file_stem(timm_name_of(model))
-    folder = Path(workdir) / EMBEDDINGS_DIR
-    return folder / f"{stem}.npy", folder / f"{stem}.json"
 
 
 def embed_dataset(workdir: str | Path, *, images_root: str | Path | None = None,
@@ -260,13 +212,12 @@ def prepare_embedding(workdir: str | Path, *, images_root: str | Path | None = N
     Every user mistake (no index, unknown model, missing weights, bad option) is raised
     here, before any image is read. Arguments as in :func:`embed_dataset`.
     """
-    from labelclean.scan.stage import read_index
-
     if dtype not in DTYPES:
-        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
+        raise ConfigError(f"`dtype` must be one of {', '.join(DTYPES)}, not '{dtype}'")
     wd = Workdir(workdir)
     index = read_index(wd.root)
-    root = Path(images_root) if images_root is not None else _scanned_root(wd)
+    root = (Path(images_root) if images_root is not None
+            else scanned_images_root(wd.root, required=True))
     encoder = encoder or build_encoder(model, weights=weights, pretrained=pretrained,
                                        device=device, image_size=image_size)
     ids = index["image_id"].tolist()
@@ -330,7 +281,7 @@ def _open_store(npy: Path, meta_path: Path, meta: dict,
                 force: bool) -> tuple[np.ndarray, dict, int]:
     """(array to write into, metadata, first row to compute): resume a matching file, or
     start a new one."""
-    old = _read_meta(meta_path)
+    old = read_meta(meta_path)
     shape, dtype = (meta["n"], meta["dim"]), np.dtype(meta["dtype"])
     if not force and old and all(old.get(k) == meta[k] for k in SETTINGS) and npy.exists():
         try:
@@ -353,71 +304,3 @@ def _open_store(npy: Path, meta_path: Path, meta: dict,
     return array, meta, 0
 
 
-def _read_meta(meta_path: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _scanned_root(wd: Workdir) -> Path:
-    record = wd.read_record("scan") or {}
-    root = (record.get("dataset") or {}).get("root")
-    if not root:
-        raise MissingStageError(f"{wd.root} has no scan record naming the images folder; run "
-                                "'labelclean scan' first, or pass the images folder")
-    return Path(root)
-
-
-def load_embeddings(workdir: str | Path,
-                    model: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read finished embeddings: ``(array, meta)``.
-
-    ``model`` is a registry or timm model name; ``None`` takes the newest finished file.
-    The array (read-only memmap, float16 or float32, shape (N, D)) has one row per row of
-    ``index.csv``, in the same order; rows listed in ``meta["unreadable"]`` are zeros.
-    ``meta`` holds the settings: model, weights, input_size, mean, std, l2_normalized, dtype,
-    n, dim, ids_sha256.
-    """
-    folder = Path(workdir) / EMBEDDINGS_DIR
-    if model is not None:
-        npy, meta_path = embeddings_paths(workdir, model)
-        if not meta_path.exists() or not npy.exists():
-            found = sorted(p.stem for p in folder.glob("*.json"))
-            raise MissingStageError(
-                f"no embeddings for model '{model}' in {folder} (found: "
-                f"{', '.join(found) or 'none'}); run 'labelclean embed --model {model}'")
-    else:
-        npy, meta_path = _newest(folder)
-    meta = _read_meta(meta_path) or {}
-    if meta.get("completed") != meta.get("n"):
-        raise MissingStageError(
-            f"embeddings {npy} are unfinished ({meta.get('completed', 0)} of "
-            f"{meta.get('n', '?')} rows); run 'labelclean embed --model {meta.get('model')}' "
-            "to finish them")
-    _check_index(Path(workdir), meta, npy)
-    return np.load(npy, mmap_mode="r") if meta["n"] else np.load(npy), meta
-
-
-def _newest(folder: Path) -> tuple[Path, Path]:
-    metas = [p for p in folder.glob("*.json") if p.with_suffix(".npy").exists()]
-    if not metas:
-        raise MissingStageError(f"no embeddings in {folder}; run 'labelclean embed' first")
-    finished = [p for p in metas if (m := _read_meta(p)) and m.get("completed") == m.get("n")]
-    newest = max(finished or metas, key=lambda p: p.stat().st_mtime_ns)
-    return newest.with_suffix(".npy"), newest
-
-
-def _check_index(workdir: Path, meta: dict, npy: Path) -> None:
-    """The file must still match ``index.csv`` row for row."""
-    import pandas as pd
-
-    index_path = workdir / "index.csv"
-    if not index_path.exists():
-        return
-    ids = pd.read_csv(index_path, usecols=["image_id"], dtype=str, keep_default_na=False)
-    if ids_sha256(ids["image_id"].tolist()) != meta.get("ids_sha256"):
-        raise MissingStageError(f"embeddings {npy} were computed for another index.csv (the "
-                                "dataset was re-scanned since); run 'labelclean embed' again")

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from labelclean.dedupe.find import method_order
+
 
 def _true_pairs(truth: pd.DataFrame) -> dict[frozenset, str]:
     copies = truth[truth["duplicate_of"].fillna("").astype(str) != ""]
@@ -40,7 +42,8 @@ def score_duplicates(table: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]
     for _, rows in table.groupby("group_id", sort=False):
         method = dict(zip(rows["image_id"].astype(str), rows["method"]))
         for a, b in combinations(rows["image_id"].astype(str), 2):
-            found[frozenset((a, b))] = max(method[a], method[b], key=_order)
+            # a pair is credited to the weaker of its two rows' methods
+            found[frozenset((a, b))] = max(method[a], method[b], key=method_order)
     by_kind: dict[str, list[int]] = {}
     for pair, kind in truth_pairs.items():
         counts = by_kind.setdefault(kind, [0, 0])
@@ -59,12 +62,3 @@ def score_duplicates(table: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]
         "recall_by_kind": {k: tuple(v) for k, v in sorted(by_kind.items())},
         "precision_by_method": {k: tuple(v) for k, v in sorted(by_method.items())},
     }
-
-
-_WEAKNESS = ["exact", "pixels", "phash", "dhash", "ahash", "whash", "thumbnail", "embedding",
-             "dbscan"]
-
-
-def _order(method: str) -> int:
-    """Weaker signals sort higher, so a pair is credited to the weaker of its two rows."""
-    return _WEAKNESS.index(method) if method in _WEAKNESS else len(_WEAKNESS)

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelclean.io.workdir import DUPLICATES, INDEX, MANIFEST
+from labelclean.io.checks import as_bool
+from labelclean.io.formats import read_duplicates, read_index, read_manifest
+from labelclean.io.workdir import INDEX
 
 
 def precision_recall_f1(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
@@ -28,8 +30,8 @@ def score_unreadable(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
     path = Path(workdir) / INDEX
     if not path.exists():
         return {}
-    index = pd.read_csv(path, dtype=str, keep_default_na=False)
-    found = set(index.loc[index["readable"].str.lower() == "false", "image_id"])
+    index = read_index(workdir)
+    found = set(index.loc[~index["readable"], "image_id"])
     expected = set(truth.loc[truth["unreadable"].astype(bool), "image_id"])
     return {"unreadable_recall": len(found & expected) / max(len(expected), 1)}
 
@@ -38,10 +40,10 @@ def score_duplicates(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
     """Pair precision and recall of ``duplicates.csv``, overall and per kind of copy."""
     from labelclean.evaluate.pairs import score_duplicates as score_table
 
-    path = Path(workdir) / DUPLICATES
-    if not path.exists():
+    table = read_duplicates(workdir, required=False)
+    if table is None:
         return {}
-    scored = score_table(pd.read_csv(path, dtype=str, keep_default_na=False), truth)
+    scored = score_table(table, truth)
     scores = {"duplicate_pair_precision": scored["precision"],
               "duplicate_pair_recall": scored["recall"]}
     for kind, (found, total) in scored["recall_by_kind"].items():
@@ -56,18 +58,26 @@ def score_label_issues(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
     ``is_label_issue`` is true. Relabel accuracy: share of ``relabel`` rows whose suggested
     label is the true label.
     """
-    path = Path(workdir) / MANIFEST
-    if not path.exists():
+    manifest = read_manifest(workdir, required=False)
+    if manifest is None:
         return {}
-    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
     t = truth.astype({"image_id": str}).set_index("image_id")
     rows = manifest[~manifest["image_id"].map(t["unreadable"]).astype(bool)]
-    found = rows["is_label_issue"].str.lower() == "true"
+    found = as_bool(rows["is_label_issue"])
     actual = rows["image_id"].map(t["label_noise"]).astype(bool)
     scores = {f"label_issue_{k}": v for k, v in
-              precision_recall_f1(found.to_numpy(), actual.to_numpy()).items()}
+              precision_recall_f1(found, actual.to_numpy()).items()}
     relabel = rows[rows["action"] == "relabel"]
     if len(relabel):
         true = relabel["image_id"].map(t["true_label"]).astype(str)
         scores["relabel_accuracy"] = float((relabel["suggested_label"] == true).mean())
+    return scores
+
+
+def score_against_truth(workdir: Path, truth: pd.DataFrame) -> dict[str, float]:
+    """Every score of the work directory's files against the demo's injected truth."""
+    scores: dict[str, float] = {}
+    scores.update(score_unreadable(workdir, truth))
+    scores.update(score_duplicates(workdir, truth))
+    scores.update(score_label_issues(workdir, truth))
     return scores

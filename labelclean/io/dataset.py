@@ -111,10 +111,17 @@ def load_class_names(path: str | Path | None) -> dict[str, str]:
 
 # -- reading the labels file ------------------------------------------------------------
 
-def _detect_delimiter(path: Path, header: str) -> str:
+def sniff_delimiter(header: str) -> str | None:
+    """The delimiter of a CSV header line: the most frequent of ``,``, tab, ``;`` and ``|``
+    (``,`` on a tie), or None when the line holds none of them."""
     counts = {d: header.count(d) for d in _DELIMITERS}
     best = max(counts, key=counts.get)
-    if counts[best] == 0:
+    return best if counts[best] else None
+
+
+def _detect_delimiter(path: Path, header: str) -> str:
+    best = sniff_delimiter(header)
+    if best is None:
         raise LabelsFileError(
             f"labels file {path}: cannot detect the delimiter: the header line {header!r} "
             "has no ',', tab, ';' or '|' between column names; save it as CSV")
@@ -130,7 +137,7 @@ def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
     """
     path = Path(path)
     if not path.exists():
-        raise LabelsFileError(f"labels file {path} does not exist; pass --labels FILE")
+        raise LabelsFileError(f"labels file {path} does not exist; pass `labels` FILE")
     if path.is_dir():
         raise LabelsFileError(f"labels file {path} is a folder; pass the CSV file itself")
     text_head = path.read_bytes()[:65536].decode("utf-8-sig", errors="replace")
@@ -154,10 +161,10 @@ def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
     table.columns = [str(c).strip() for c in table.columns]
     columns = ", ".join(table.columns)
     key_col = path_col or id_col
-    for col, flag in ((id_col, "--id-col"), (path_col, "--path-col"), (label_col, "--label-col")):
+    for col, key in ((id_col, "id_col"), (path_col, "path_col"), (label_col, "label_col")):
         if col and col not in table.columns:
             raise LabelsFileError(f"labels file {path} has no column '{col}' "
-                                  f"(columns: {columns}); pass {flag} NAME")
+                                  f"(columns: {columns}); pass `{key}` NAME")
     if table.empty:
         raise LabelsFileError(f"labels file {path} has a header but no rows")
     keys = table[key_col].str.strip()
@@ -237,9 +244,9 @@ def load_dataset(images: str | Path, labels: str | Path | None = None, *,
     """
     root = Path(images)
     if not root.exists():
-        raise ConfigError(f"images folder {root} does not exist; pass --images DIR")
+        raise ConfigError(f"images folder {root} does not exist; pass `images` DIR")
     if not root.is_dir():
-        raise ConfigError(f"--images must be a folder, but {root} is a file")
+        raise ConfigError(f"`images` must be a folder, but {root} is a file")
     files = list_image_files(root, exclude=exclude)
     if labels is None:
         return _from_folder(root, files)

@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by the writers that use it, not by the CLI's --help
+    import pandas as pd
 
 from labelclean import __version__
 
@@ -31,6 +32,8 @@ OOF_SCORED = "oof_scored.csv"
 MANIFEST = "manifest.csv"
 CLEAN = "clean.csv"
 SUMMARY = "summary.json"
+#: the scan's (N, 32, 32) uint8 greyscale thumbnails, index order
+THUMBS = "thumbs.npy"
 REPORT_DIR = "report"
 EMBEDDINGS_DIR = "embeddings"
 

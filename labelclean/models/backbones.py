@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labelclean.errors import ConfigError, RegistryError, WeightsError
+from labelclean.models.inputs import Normalise
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ class Encoder:
     """A model that maps uint8 image batches (B, 3, H, W) to pooled features (B, D).
 
     ``preprocess`` turns one RGB PIL image into a uint8 (3, H, W) tensor (the model's own
-    eval resize and crop); mean/std normalisation happens on the whole batch in
-    :meth:`__call__`, on the device.
+    eval resize and crop); mean/std normalisation (``normalise``) happens on the whole batch
+    in :meth:`__call__`, on the device.
     """
 
     name: str
@@ -103,8 +104,7 @@ class Encoder:
     dim: int = 0
     amp: bool = False
     channels_last: bool = False
-    _scale: Any = field(default=None, repr=False)
-    _shift: Any = field(default=None, repr=False)
+    normalise: Normalise | None = field(default=None, repr=False)
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -114,8 +114,7 @@ class Encoder:
         """Features of a uint8 (B, 3, H, W) batch as a float32 (B, D) tensor on the CPU."""
         import torch
 
-        x = batch.to(self.device, non_blocking=True).float()
-        x = torch.addcmul(self._shift, x, self._scale)  # (x / 255 - mean) / std
+        x = self.normalise.fused(batch)  # (x / 255 - mean) / std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
@@ -135,11 +134,11 @@ def resolve_device(device: str = "auto"):
     available = {"cpu": True, "cuda": cuda, "mps": mps}
     kind, _, number = device.partition(":")
     if kind not in available:
-        raise ConfigError(f"--device must be auto, cpu, cuda or mps, not '{device}'")
+        raise ConfigError(f"`device` must be auto, cpu, cuda or mps, not '{device}'")
     if not available[kind] or (kind == "cuda" and number.isdigit()
                                and int(number) >= torch.cuda.device_count()):
-        raise ConfigError(f"--device {device} was asked for, but torch {torch.__version__} sees "
-                          f"no such device here; use --device auto or cpu")
+        raise ConfigError(f"device {device} was asked for, but torch {torch.__version__} sees "
+                          "no such device here; set `device` to auto or cpu")
     return torch.device(device)
 
 
@@ -158,7 +157,7 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
     dev = resolve_device(device)
     size = image_size or backbone.image_size
     with image_size_errors(backbone.timm_name, image_size):
-        net, source = _create_model(backbone.timm_name, size, weights, pretrained)
+        net, source = create_model(backbone.timm_name, size, weights, pretrained)
     config = timm.data.resolve_model_data_config(net)
     if size:
         config["input_size"] = (3, size, size)
@@ -166,12 +165,10 @@ def build_encoder(model: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike |
     on_cuda = dev.type == "cuda"
     layout = torch.channels_last if on_cuda else torch.preserve_format
     net = net.eval().to(dev, memory_format=layout)
-    mean = torch.tensor(config["mean"], dtype=torch.float32, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(config["std"], dtype=torch.float32, device=dev).view(1, 3, 1, 1)
     encoder = Encoder(name=backbone.timm_name, model=net, data_config=config,
                       preprocess=transform, resize_side=_resize_side(transform, config),
                       weights=source, device=dev, amp=on_cuda, channels_last=on_cuda,
-                      _scale=1.0 / (255.0 * std), _shift=-mean / std)
+                      normalise=Normalise(config["mean"], config["std"], dev))
     with torch.inference_mode():
         probe = torch.zeros((1, *encoder.input_size), dtype=torch.uint8)
         with image_size_errors(backbone.timm_name, image_size):
@@ -193,12 +190,14 @@ def image_size_errors(model: str, size: int | None) -> Iterator[None]:
         text = str(exc).strip()
         reason = text.splitlines()[0][:160] if text else type(exc).__name__
         raise ConfigError(f"model '{model}' cannot take {size}x{size} images ({reason}); "
-                          "pass another --image-size (larger, or a multiple of its patch "
+                          "set another `image_size` (larger, or a multiple of its patch "
                           "size), or leave it out for the model's own") from None
 
 
-def _create_model(timm_name: str, size: int | None, weights, pretrained: bool):
-    """(model, description of its weights)."""
+def create_model(timm_name: str, size: int | None, weights, pretrained: bool):
+    """(timm model without a classifier (``num_classes=0``: pooled features), description
+    of its weights): from the file ``weights``, else pretrained, else the fixed random init.
+    ``size`` (None: the model's own) is passed to models with a fixed input size (ViTs)."""
     import timm
     import torch
 

@@ -115,9 +115,9 @@ def _no_weights_message(model_name: str, why: str, cache: Path, repo: str) -> st
     where = f"'{repo}' is not in the Hugging Face cache ({cache})" if repo else (
         f"nothing for it in the Hugging Face cache ({cache})")
     return (f"no pretrained weights for model '{model_name}': {where} and {why}; "
-            "pass --weights FILE (a .safetensors file or a PyTorch state dict), or run once "
-            "online to download them (or set HF_HOME to a cache that has them), or pass "
-            "--no-pretrained for random weights")
+            "set `weights` to a FILE (a .safetensors file or a PyTorch state dict), or run "
+            "once online to download them (or set HF_HOME to a cache that has them), or ask "
+            "for random weights with `no_pretrained`")
 
 
 def _from_cache(repo: str, revision: str | None, filenames: tuple[str, ...],
@@ -155,7 +155,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist; pass --weights with the path "
+        raise WeightsError(f"weights file {path} does not exist; set `weights` to the path "
                            "of a .safetensors file or a PyTorch state dict")
     try:
         if path.suffix == ".safetensors":
@@ -210,7 +210,8 @@ def load_into(model, state: dict[str, Any], *, source: str, model_name: str) -> 
                 f"{len(keys)} {what} (e.g. {', '.join(keys[:3])})"
                 for what, keys in (("missing", missing), ("unexpected", unexpected),
                                    ("with another shape, file vs model", reshaped)) if keys)
-            + "; pass weights saved from this architecture, or the --model they belong to")
+            + "; pass weights saved from this architecture, or set `model` to the one they "
+              "belong to")
     model.load_state_dict(state, strict=False)
 
 

@@ -20,11 +20,8 @@ import pandas as pd
 
 from labelclean.errors import ManifestError, NoLabelsError
 from labelclean.io.dataset import Dataset, read_labels_table
+from labelclean.io.formats import ACTIONS, read_manifest
 from labelclean.io.workdir import CLEAN, write_csv
-from labelclean.noise.stage import ACTIONS, MANIFEST_COLUMNS
-
-#: Columns an edited manifest must keep; the others may be dropped.
-REQUIRED_COLUMNS = ["image_id", "action", "suggested_label"]
 
 
 @dataclass
@@ -43,7 +40,7 @@ class LabelsTable:
 def labels_table_of(dataset: Dataset) -> LabelsTable:
     """The labels file of ``dataset`` as text, or ``image_id,label`` for an ImageFolder."""
     if not dataset.has_labels:
-        raise NoLabelsError(f"the dataset in {dataset.root} has no labels; pass --labels FILE "
+        raise NoLabelsError(f"the dataset in {dataset.root} has no labels; pass `labels` FILE "
                             "or use an ImageFolder tree (one sub-folder per class)")
     if dataset.labels_file is None:
         rows = [(r.path, str(r.label)) for r in dataset.records if r.label is not None]
@@ -77,11 +74,6 @@ def clean_table(labels: LabelsTable, manifest: pd.DataFrame) -> pd.DataFrame:
     return clean.loc[action != "drop"].reset_index(drop=True)
 
 
-def write_manifest(manifest: pd.DataFrame, target: str | Path) -> Path:
-    """Write ``manifest.csv`` (exactly :data:`MANIFEST_COLUMNS`), atomically."""
-    return write_csv(manifest[MANIFEST_COLUMNS], target)
-
-
 # -- an edited manifest -------------------------------------------------------------------------
 
 @dataclass
@@ -93,29 +85,6 @@ class ApplyResult:
     rows_in: int = 0
     rows_out: int = 0
     not_in_manifest: int = 0
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a (possibly edited) manifest as text; actions lower-cased and stripped."""
-    path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"manifest {path} does not exist; run 'labelclean noise' or "
-                            "export one from the report")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest {path} cannot be read as CSV ({exc}); save it as CSV "
-                            "with the manifest's columns") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    absent = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if absent:
-        raise ManifestError(f"manifest {path} has no column {', '.join(absent)} (found: "
-                            f"{', '.join(table.columns)}); keep the columns "
-                            f"{', '.join(REQUIRED_COLUMNS)}")
-    table["image_id"] = table["image_id"].str.strip()
-    table["action"] = table["action"].str.strip().str.lower()
-    table["suggested_label"] = table["suggested_label"].str.strip()
-    return table
 
 
 def _first(values: Any, n: int = 3) -> str:
@@ -165,7 +134,7 @@ def apply_manifest(manifest_path: str | Path, dataset: Dataset, workdir: str | P
     The edits are checked first (unknown ids or actions, relabel without a label or to a
     class that does not exist). Labels-file rows missing from the manifest are kept.
     """
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path, edited=True)
     labels = labels_table_of(dataset)
     check_manifest(manifest, labels, dataset.classes, f"manifest {manifest_path}")
     clean = clean_table(labels, manifest)

@@ -1,18 +1,13 @@
-"""Label issues from out-of-fold probabilities: cleanlab's scores, then one action per image.
+"""The noise stage: cleanlab's scores and the other stages' findings, one action per image.
 
-:func:`score_labels` asks cleanlab three questions (which labels are wrong, how good each
-label is, how noisy each class is); :func:`find_noise` joins the answers with the other
-stages' findings (unreadable files, duplicate groups) into one row per labeled image:
+:func:`find_noise` scores the labels (:func:`~labelclean.noise.scoring.score_labels`),
+builds the findings of every labeled image (unreadable file, duplicate copy, conflicting
+duplicate group, cleanlab's flag, low label quality) and applies the precedence table of
+:mod:`labelclean.noise.decide` (which finding beats which, and why): ``drop``, ``relabel``,
+``review`` or ``keep``. :func:`run_noise` does it from the work directory's files.
 
-* ``drop`` an unreadable file, a redundant duplicate copy, or a wrong label for which no
-  class is confident (best class below ``relabel_threshold``);
-* ``relabel`` a wrong label when the model is confident in another class, or a duplicate
-  group with conflicting labels whose OOF consensus is confident;
-* ``review`` a conflicting group without a confident consensus, a flagged label the model
-  still prefers, and unflagged labels of low quality (below ``review_threshold``);
-* ``keep`` the rest.
-
-Each row's ``reason`` lists every finding as ``;``-separated tokens (:data:`REASONS`).
+Each row's ``reason`` lists every finding as ``;``-separated tokens
+(:data:`labelclean.noise.decide.REASONS`).
 """
 
 from __future__ import annotations
@@ -24,95 +19,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelclean.errors import RegistryError
-
-FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-           "predicted_neq_given", "low_normalized_margin", "low_self_confidence")
-RANKERS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-ACTIONS = ("keep", "relabel", "drop", "review")
-#: Reason tokens; unreadable files get ``unreadable:<why>`` (``empty_file``,
-#: ``truncated_image_data``, ``not_an_image``, ``missing_file``, ...).
-REASONS = ("unreadable", "duplicate_copy", "label_conflict", "label_issue", "low_confidence")
-MANIFEST_COLUMNS = ["image_id", "path", "given_label", "suggested_label", "action", "reason",
-                    "label_quality", "is_label_issue", "duplicate_group"]
-DEFAULTS = {"filter_by": "prune_by_noise_rate", "rank_by": "self_confidence",
-            "relabel_threshold": 0.7, "review_threshold": 0.1}
-_CONFIDENT_JOINT_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both")
-
-
-def list_filters() -> list[str]:
-    """Values of ``filter_by`` (cleanlab's ``find_label_issues`` methods)."""
-    return list(FILTERS)
-
-
-def list_rankers() -> list[str]:
-    """Values of ``rank_by`` (cleanlab's label quality scores)."""
-    return list(RANKERS)
-
-
-@dataclass
-class LabelScores:
-    """cleanlab's answers for N scored images and K classes.
-
-    ``is_issue`` (N,) bool; ``quality`` (N,) in [0, 1], lower is worse; ``confident_joint``
-    (K, K) calibrated counts, rows = given label, columns = true label; ``noise_matrix``
-    (K, K) P(given = i | true = j); ``noise_rate`` (K,) estimated fraction of the images
-    given each label whose label is wrong, 1 - P(true = c | given = c).
-    """
-
-    is_issue: np.ndarray
-    quality: np.ndarray
-    confident_joint: np.ndarray
-    noise_matrix: np.ndarray
-    noise_rate: np.ndarray
-
-
-def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFAULTS[
-        "filter_by"], rank_by: str = DEFAULTS["rank_by"], n_jobs: int | None = None
-                 ) -> LabelScores:
-    """Score given ``labels`` (N,) class indices against OOF ``probs`` (N, K) with cleanlab.
-
-    ``is_issue`` is exactly ``cleanlab.filter.find_label_issues(labels, probs,
-    filter_by=filter_by)``; ``quality`` is ``cleanlab.rank.get_label_quality_scores`` with
-    ``method=rank_by``.
-    """
-    from cleanlab.count import compute_confident_joint, estimate_latent
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-
-    check_methods(filter_by, rank_by)
-    labels = np.asarray(labels, dtype=np.int64)
-    if n_jobs is None:
-        import os
-
-        n_jobs = 1 if len(labels) < 100_000 else (os.cpu_count() or 1)
-    joint = compute_confident_joint(labels, probs)
-    extra = {"confident_joint": joint} if filter_by in _CONFIDENT_JOINT_FILTERS else {}
-    is_issue = find_label_issues(labels, probs, filter_by=filter_by, n_jobs=n_jobs, **extra)
-    quality = np.clip(get_label_quality_scores(labels, probs, method=rank_by), 0.0, 1.0)
-    _, noise_matrix, _ = estimate_latent(joint, labels)
-    given_counts = np.clip(joint.sum(axis=1), 1e-12, None)
-    noise_rate = 1.0 - np.diag(joint) / given_counts
-    return LabelScores(is_issue=np.asarray(is_issue, dtype=bool), quality=quality,
-                       confident_joint=joint, noise_matrix=noise_matrix,
-                       noise_rate=np.clip(noise_rate, 0.0, 1.0))
-
-
-def check_methods(filter_by: str, rank_by: str) -> None:
-    if filter_by not in FILTERS:
-        raise RegistryError("--filter-by method", filter_by, list_filters())
-    if rank_by not in RANKERS:
-        raise RegistryError("--rank-by method", rank_by, list_rankers())
+from labelclean.io.checks import as_bool
+from labelclean.io.formats import (
+    ACTIONS,
+    MANIFEST_COLUMNS,
+    labeled_mask,
+    manifest_counts,
+    oof_table,
+    read_duplicates,
+    read_index,
+)
+from labelclean.noise.decide import decide, label_rejected, reasons, suggested_class
+from labelclean.noise.options import DEFAULTS
+from labelclean.noise.scoring import (
+    ImageScores,
+    LabelScores,
+    check_methods,
+    score_images,
+)
 
 
 @dataclass
 class NoiseResult:
     """One decision per labeled image, plus cleanlab's class-level estimates.
 
-    ``table`` has the :data:`MANIFEST_COLUMNS` and, for evaluation, ``label_wrong`` (bool:
-    the decision rejects the given label: cleanlab's flag, or disagreement with a confident
-    duplicate-group consensus) and ``scored`` (bool: the image had a prediction and a
-    readable file).
+    ``table`` has the :data:`~labelclean.io.formats.MANIFEST_COLUMNS` and, for evaluation,
+    ``label_wrong`` (bool: the decision rejects the given label: cleanlab's flag, or
+    disagreement with a confident duplicate-group consensus) and ``scored`` (bool: the image
+    had a prediction and a readable file).
     """
 
     table: pd.DataFrame
@@ -131,11 +65,7 @@ class NoiseResult:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per action (every action listed) and per reason token."""
-        actions = self.table["action"].value_counts()
-        tokens = self.table["reason"].str.split(";").explode()
-        tokens = tokens[tokens.notna() & (tokens != "")].value_counts()
-        return {"action": {a: int(actions.get(a, 0)) for a in ACTIONS},
-                "reason": {str(k): int(v) for k, v in tokens.items()}}
+        return manifest_counts(self.table)
 
     def per_class(self) -> pd.DataFrame:
         """One row per class: images given it, label issues, each action, noise rate."""
@@ -187,10 +117,13 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
                n_jobs: int | None = None) -> NoiseResult:
     """Decide keep / relabel / drop / review for every labeled image.
 
+    Scores the labels, builds each image's findings and applies the precedence table
+    :data:`labelclean.noise.decide.RULES` (first matching rule wins).
+
     Parameters
     ----------
     index : one row per image with ``image_id, path, label, readable, error`` (as from
-        ``scan.read_index``); rows without a label are left out.
+        :func:`labelclean.io.formats.read_index`); rows without a label are left out.
     oof_probs : (len(index), K) out-of-fold probabilities aligned with ``index``; NaN rows
         for images without a prediction. Columns in ``classes`` order.
     classes : the K class values, as in the labels file.
@@ -198,14 +131,41 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
         table (duplicates.csv): copies with ``keep`` false are dropped; a group whose labels
         conflict gets its OOF consensus (mean of its members' probabilities) when the
         consensus is at least ``relabel_threshold``, else goes to review.
-    filter_by, rank_by : cleanlab methods (:func:`list_filters`, :func:`list_rankers`).
+    filter_by, rank_by : cleanlab methods (:func:`~labelclean.noise.scoring.list_filters`,
+        :func:`~labelclean.noise.scoring.list_rankers`).
     relabel_threshold : a wrong label is relabelled when the best class has at least this
         probability, else dropped.
     review_threshold : unflagged images with ``label_quality`` below this go to review.
     """
     check_methods(filter_by, rank_by)
     _check_thresholds(relabel_threshold, review_threshold)
-    labeled = (index["label"].notna() & (index["label"] != "")).to_numpy(bool)
+    rows, probs, given = _labeled(index, oof_probs, classes)
+    readable = rows["readable"].to_numpy(bool)
+    image = score_images(probs, given, readable, filter_by=filter_by, rank_by=rank_by,
+                         n_jobs=n_jobs)
+    groups = _groups(rows, probs, image.scored, given, duplicates, relabel_threshold)
+    findings = _findings(readable, image, groups, given, relabel_threshold, review_threshold)
+    table = _table(rows, classes, image, groups, findings)
+    params = {"filter_by": filter_by, "rank_by": rank_by,
+              "relabel_threshold": relabel_threshold, "review_threshold": review_threshold,
+              "n_images": len(rows), "n_scored": int(image.scored.sum()),
+              "n_classes": len(classes)}
+    return NoiseResult(table=table, classes=list(classes), scores=image.scores,
+                       parameters=params)
+
+
+def _check_thresholds(relabel: float, review: float) -> None:
+    from labelclean.errors import ConfigError
+
+    for name, value in (("relabel_threshold", relabel), ("review_threshold", review)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"`{name}` must lie in [0, 1], got {value:g}")
+
+
+def _labeled(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any]
+             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The labeled rows of ``index``, their probabilities (M, K) and given class indices (M,)."""
+    labeled = labeled_mask(index)
     rows = index.loc[labeled].reset_index(drop=True)
     probs = np.asarray(oof_probs, dtype=np.float64)[labeled]
     position = {c: i for i, c in enumerate(classes)}
@@ -213,64 +173,39 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
     if given.isna().any():
         unknown = rows.loc[given.isna(), "label"].iloc[0]
         raise ValueError(f"label {unknown!r} is not one of the classes")
-    given = given.to_numpy(np.int64)
-    readable = rows["readable"].to_numpy(bool)
-    scored = readable & np.isfinite(probs).all(axis=1)
+    return rows, probs, given.to_numpy(np.int64)
 
-    n = len(rows)
-    is_issue = np.zeros(n, bool)
-    quality = np.full(n, np.nan)
-    best = np.full(n, -1)
-    p_best = np.zeros(n)
-    scores = None
-    if scored.any():
-        scores = score_labels(given[scored], probs[scored], filter_by=filter_by,
-                              rank_by=rank_by, n_jobs=n_jobs)
-        is_issue[scored] = scores.is_issue
-        quality[scored] = scores.quality
-        best[scored] = probs[scored].argmax(axis=1)
-        p_best[scored] = probs[scored].max(axis=1)
 
-    groups = _groups(rows, probs, scored, given, duplicates, relabel_threshold)
-    action = np.full(n, "keep", dtype=object)
-    target = best.copy()
-    low_conf = scored & ~is_issue & (quality < review_threshold)
-    action[low_conf] = "review"
-    relabel = is_issue & (best != given) & (p_best >= relabel_threshold)
-    action[is_issue & ~relabel] = "drop"
-    action[is_issue & (best == given)] = "review"
-    action[relabel] = "relabel"
-    resolved = groups.conflict & groups.confident
-    action[resolved] = np.where(groups.consensus[resolved] != given[resolved], "relabel", "keep")
-    target[resolved] = np.where(action[resolved] == "relabel", groups.consensus[resolved],
-                                best[resolved])
-    action[groups.conflict & ~groups.confident] = "review"
-    action[groups.copy] = "drop"
-    action[~readable] = "drop"
+def _findings(readable: np.ndarray, image: ImageScores, groups: _Groups, given: np.ndarray,
+              relabel_threshold: float, review_threshold: float) -> dict[str, np.ndarray]:
+    """The named (N,) bool arrays of :data:`labelclean.noise.decide.FINDINGS`."""
+    return {
+        "unreadable": ~readable,
+        "duplicate_copy": groups.copy,
+        "label_conflict": groups.conflict,
+        "group_confident": groups.confident,
+        "consensus_is_given": groups.consensus == given,
+        "label_issue": image.is_issue,
+        "best_is_given": image.best == given,
+        "best_confident": image.p_best >= relabel_threshold,
+        "low_confidence": image.scored & ~image.is_issue & (image.quality < review_threshold),
+    }
 
-    label_wrong = np.where(resolved, groups.consensus != given, is_issue)
-    reason = _reasons(rows, readable, groups, is_issue, low_conf)
+
+def _table(rows: pd.DataFrame, classes: Sequence[Any], image: ImageScores, groups: _Groups,
+           findings: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:data:`MANIFEST_COLUMNS`, then ``label_wrong`` and ``scored``."""
+    target = suggested_class(findings, image.best, groups.consensus)
     labels_of = np.asarray(list(classes) + [""], dtype=object)
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "image_id": rows["image_id"].astype(str), "path": rows["path"].astype(str),
         "given_label": rows["label"],
-        "suggested_label": labels_of[np.where(scored, target, -1)],
-        "action": action, "reason": reason, "label_quality": np.round(quality, 6),
-        "is_label_issue": is_issue, "duplicate_group": groups.group_id,
-        "label_wrong": label_wrong, "scored": scored,
+        "suggested_label": labels_of[np.where(image.scored, target, -1)],
+        "action": decide(findings), "reason": reasons(rows["error"], findings),
+        "label_quality": np.round(image.quality, 6),
+        "is_label_issue": image.is_issue, "duplicate_group": groups.group_id,
+        "label_wrong": label_rejected(findings), "scored": image.scored,
     })
-    params = {"filter_by": filter_by, "rank_by": rank_by,
-              "relabel_threshold": relabel_threshold, "review_threshold": review_threshold,
-              "n_images": n, "n_scored": int(scored.sum()), "n_classes": len(classes)}
-    return NoiseResult(table=table, classes=list(classes), scores=scores, parameters=params)
-
-
-def _check_thresholds(relabel: float, review: float) -> None:
-    from labelclean.errors import ConfigError
-
-    for name, value in (("--relabel-threshold", relabel), ("--review-threshold", review)):
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{name} must lie in [0, 1], got {value:g}")
 
 
 @dataclass
@@ -280,12 +215,6 @@ class _Groups:
     conflict: np.ndarray  # (N,) bool: member of a group whose labels conflict
     confident: np.ndarray  # (N,) bool: the group's consensus is confident
     consensus: np.ndarray  # (N,) int: the group's consensus class (-1 when none)
-
-
-def _truthy(values: pd.Series) -> np.ndarray:
-    if values.dtype == bool:
-        return values.to_numpy()
-    return values.astype(str).str.strip().str.lower().isin(["true", "1", "yes"]).to_numpy()
 
 
 def _groups(rows: pd.DataFrame, probs: np.ndarray, scored: np.ndarray, given: np.ndarray,
@@ -302,9 +231,9 @@ def _groups(rows: pd.DataFrame, probs: np.ndarray, scored: np.ndarray, given: np
     member = dup["row"].to_numpy()
     gid = dup["group_id"].astype(str).to_numpy()
     out.group_id[member] = gid
-    out.copy[member] = ~_truthy(dup["keep"])
+    out.copy[member] = ~as_bool(dup["keep"])
     codes, _ = pd.factorize(gid)
-    flagged = pd.Series(_truthy(dup["label_conflict"])).groupby(codes).transform("any")
+    flagged = pd.Series(as_bool(dup["label_conflict"])).groupby(codes).transform("any")
     n_labels = pd.Series(given[member]).groupby(codes).transform("nunique")
     conflict = flagged.to_numpy() | (n_labels.to_numpy() > 1)
     out.conflict[member] = conflict
@@ -318,24 +247,6 @@ def _groups(rows: pd.DataFrame, probs: np.ndarray, scored: np.ndarray, given: np
         out.consensus[member] = np.where(has, mean.argmax(axis=1)[codes], -1)
         out.confident[member] = has & (mean.max(axis=1)[codes] >= threshold)
     return out
-
-
-def _reasons(rows: pd.DataFrame, readable: np.ndarray, groups: _Groups, is_issue: np.ndarray,
-             low_conf: np.ndarray) -> np.ndarray:
-    why = (rows["error"].astype(str).str.split(":").str[0].str.split("(").str[0].str.strip()
-           .str.lower().str.replace(r"[^a-z0-9]+", "_", regex=True).str.strip("_"))
-    why = np.where(why == "", "unknown", why)
-    parts = [
-        np.where(~readable, np.char.add("unreadable:", why.astype(str)).astype(object), ""),
-        np.where(groups.copy, "duplicate_copy", ""),
-        np.where(groups.conflict, "label_conflict", ""),
-        np.where(is_issue, "label_issue", ""),
-        np.where(low_conf, "low_confidence", ""),
-    ]
-    joined = pd.Series(parts[0], dtype=object)
-    for part in parts[1:]:
-        joined = joined + np.where((joined != "") & (part != ""), ";", "") + part
-    return joined.to_numpy(dtype=object)
 
 
 # -- the stage: files in, files out ---------------------------------------------------------------
@@ -354,7 +265,7 @@ class NoiseRun:
 
 def no_oof_message(workdir: Any) -> str:
     return (f"no out-of-fold predictions: {workdir}/oof.csv does not exist; make one with "
-            "'labelclean oof', or bring your own with --oof FILE (CSV or Parquet with "
+            "'labelclean oof', or bring your own: set oof (CSV or Parquet with "
             "image_id and one probability column per class, or a .npy (N, K) in "
             "labels-file order)")
 
@@ -367,8 +278,6 @@ def scored_oof_table(frame: pd.DataFrame, probs: np.ndarray,
     their probabilities in the same order. Rows of unreadable images, or without finite
     probabilities, are left out; ``fold`` is empty (the files read need not have one).
     """
-    from labelclean.oof.stage import oof_table
-
     keep = frame["readable"].to_numpy(bool) & np.isfinite(probs).all(axis=1)
     return oof_table(frame["image_id"].to_numpy(object)[keep],
                      frame["label"].to_numpy(object)[keep], None, probs[keep], list(classes))
@@ -392,31 +301,12 @@ def images_frame(dataset: Any, workdir: Any) -> tuple[pd.DataFrame, list[str]]:
     if not path.exists():
         return frame, [(f"{path} does not exist: unreadable files were not checked; run "
                         "'labelclean scan' first to drop them")]
-    from labelclean.scan.stage import read_index
-
     index = read_index(workdir).drop_duplicates("image_id").set_index("image_id")
     known = frame["image_id"].isin(index.index).to_numpy()
     ids = frame.loc[known, "image_id"]
     frame.loc[known, "readable"] = index["readable"].reindex(ids).to_numpy(bool)
     frame.loc[known, "error"] = index["error"].reindex(ids).to_numpy(object)
     return frame, []
-
-
-def read_duplicates(workdir: Any) -> pd.DataFrame | None:
-    """``duplicates.csv`` as text, or None when the dedupe stage has not run."""
-    from labelclean.errors import WorkdirFileError
-    from labelclean.io.workdir import DUPLICATES
-
-    path = workdir / DUPLICATES
-    if not path.exists():
-        return None
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    need = ["group_id", "image_id", "keep", "label_conflict"]
-    absent = [c for c in need if c not in table.columns]
-    if absent:
-        raise WorkdirFileError(f"{path} has no column {', '.join(absent)} (found: "
-                               f"{', '.join(table.columns)}); run 'labelclean dedupe' again")
-    return table
 
 
 def versions() -> dict[str, str]:
@@ -444,24 +334,9 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     from pathlib import Path
 
     from labelclean.errors import MissingStageError
-    from labelclean.io.workdir import (
-        CLEAN,
-        MANIFEST,
-        OOF,
-        OOF_SCORED,
-        SUMMARY,
-        Workdir,
-        write_csv,
-        write_csv_fast,
-        write_json,
-    )
-    from labelclean.noise.manifest import (
-        as_text,
-        clean_table,
-        labels_table_of,
-        write_manifest,
-    )
-    from labelclean.oof.files import load_oof
+    from labelclean.io.formats import write_manifest, write_oof, write_summary
+    from labelclean.io.workdir import CLEAN, MANIFEST, OOF, OOF_SCORED, SUMMARY, Workdir, write_csv
+    from labelclean.noise.manifest import as_text, clean_table, labels_table_of
 
     wd = Workdir(workdir)
     labels = labels_table_of(dataset)  # raises for an unlabeled dataset
@@ -470,13 +345,33 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
         if not wd.path(OOF).exists():
             raise MissingStageError(no_oof_message(wd.root))
         paths = [wd.path(OOF)]
-    frame, warnings = images_frame(dataset, wd.root)
+    result, frame, oof = _decide_from_files(
+        wd.root, dataset, paths, logits=logits, ensemble=ensemble, oof_id_col=oof_id_col,
+        use_duplicates=use_duplicates, n_jobs=n_jobs, **decide)
+    text = as_text(result.manifest)
+    wd.ensure()
+    written = (write_manifest(text, wd.root),
+               write_csv(clean_table(labels, text), wd.path(CLEAN)),
+               write_summary(result.summary(versions()), wd.root))
+    write_oof(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED),
+              fast=True)
+    wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
+    return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)
+
+
+def _decide_from_files(root: Any, dataset: Any, paths: list[Any], *, logits: bool,
+                       ensemble: str, oof_id_col: str | None, use_duplicates: bool,
+                       n_jobs: int | None, **decide: Any) -> tuple[NoiseResult, pd.DataFrame, Any]:
+    """:func:`find_noise` on the work directory's files: (result, images frame, OOF input)."""
+    from labelclean.oof.align import load_oof
+
+    frame, warnings = images_frame(dataset, root)
     position = {c: i for i, c in enumerate(dataset.classes)}
     given = frame["label"].map(position).to_numpy(np.int64)
     oof = load_oof(paths, dataset.classes, frame["image_id"].to_numpy(object), given,
                    frame["readable"].to_numpy(bool), id_col=oof_id_col,
                    label_col=dataset.label_col, logits=logits, ensemble=ensemble)
-    duplicates = read_duplicates(wd.root) if use_duplicates else None
+    duplicates = read_duplicates(root, required=False) if use_duplicates else None
     result = find_noise(frame, oof.probs, dataset.classes, duplicates, n_jobs=n_jobs,
                         **decide)
     result.warnings = oof.warnings + warnings
@@ -484,11 +379,4 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
         "oof": [p.name for p in paths], "logits": logits, "ensemble": ensemble,
         "ensemble_weights": [round(w, 6) for w in oof.weights],
         "duplicates": duplicates is not None})
-    text = as_text(result.manifest)
-    wd.ensure()
-    written = (write_manifest(text, wd.path(MANIFEST)),
-               write_csv(clean_table(labels, text), wd.path(CLEAN)),
-               write_json(result.summary(versions()), wd.path(SUMMARY)))
-    write_csv_fast(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED))
-    wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
-    return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)
+    return result, frame, oof

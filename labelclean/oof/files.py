@@ -11,6 +11,8 @@ Accepted files:
 
 Logits are soft-maxed only when asked (``logits=True``), never guessed. Every check runs
 before anything is computed and raises :class:`~labelclean.errors.OOFError` with the fix.
+Fitting the files to the dataset (and :func:`~labelclean.oof.align.load_oof`, the entry
+point) is in :mod:`labelclean.oof.align`; combining several in :mod:`labelclean.oof.ensemble`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from labelclean.errors import OOFError, RegistryError
+from labelclean.arrays import softmax
+from labelclean.errors import OOFError
+from labelclean.io.dataset import sniff_delimiter
 
 #: Names recognised as the id column, in order of preference (after an explicit one).
 ID_COLUMNS = ("image_id", "id", "image", "filename", "file", "path")
@@ -30,10 +34,7 @@ ID_COLUMNS = ("image_id", "id", "image", "filename", "file", "path")
 META_COLUMNS = ("label", "fold", "kfold", "target", "given_label")
 #: A row of probabilities may miss 1 by this much (files often round to 3-4 decimals).
 SUM_TOLERANCE = 1e-2
-#: Agreement with the given labels at or above this looks like in-fold predictions.
-SUSPICIOUS_ACCURACY = 0.995
 COLUMN_STYLES = "name them by class value, prob_<class>, pred_<class> or <class>_prob"
-ENSEMBLES = ("mean", "weighted", "accuracy")
 
 
 @dataclass
@@ -53,16 +54,12 @@ class OOFTable:
     warnings: list[str] = field(default_factory=list)
 
 
-def list_ensembles() -> list[str]:
-    """Ways of combining several OOF files."""
-    return list(ENSEMBLES)
-
-
 def _name(path: Path) -> str:
     return f"OOF file {path}"
 
 
-def _first(values: Sequence[Any], n: int = 3) -> str:
+def preview(values: Sequence[Any], n: int = 3) -> str:
+    """The first ``n`` values, as text for a message."""
     return ", ".join(str(v) for v in list(values)[:n])
 
 
@@ -122,8 +119,7 @@ def _read_npy(path: Path, n_classes: int) -> OOFTable:
 def _header(path: Path) -> tuple[list[str], str]:
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         line = fh.readline().rstrip("\r\n")
-    counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
-    delimiter = max(counts, key=counts.get)
+    delimiter = sniff_delimiter(line) or ","
     return [c.strip().strip('"') for c in line.split(delimiter)], delimiter
 
 
@@ -200,7 +196,7 @@ def _id_column(source: str, columns: list[str], id_col: str | None) -> str:
         if name in columns:
             return name
     raise OOFError(f"{source} has no id column (looked for {', '.join(candidates)}; found "
-                   f"{', '.join(columns)}); name it image_id or pass --oof-id-col NAME")
+                   f"{', '.join(columns)}); name it image_id or set `oof_id_col`")
 
 
 def _class_of(column: str, by_name: dict[str, int]) -> int | None:
@@ -222,10 +218,10 @@ def match_class_columns(source: str, candidates: list[str], classes: Sequence[An
     Raises when the number of columns is not K, or a column matches no class.
     """
     by_name = {str(c): i for i, c in enumerate(classes)}
-    names = _first(classes, len(classes))
+    names = preview(classes, len(classes))
     if len(candidates) != len(classes):
         raise OOFError(f"{source}: expected {len(classes)} probability columns (one per "
-                       f"class: {names}), found {len(candidates)}: {_first(candidates, 12)}; "
+                       f"class: {names}), found {len(candidates)}: {preview(candidates, 12)}; "
                        f"{COLUMN_STYLES}")
     matched = {c: _class_of(c, by_name) for c in candidates}
     unmatched = [c for c, k in matched.items() if k is None]
@@ -258,14 +254,6 @@ def _check_unique_ids(source: str, ids: np.ndarray) -> None:
 
 # -- values ---------------------------------------------------------------------------------
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise soft-max of an (N, K) array."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
-
-
 def _row_label(ids: np.ndarray | None, row: int) -> str:
     return f"id '{ids[row]}'" if ids is not None else f"row {row}"
 
@@ -278,7 +266,8 @@ def check_probabilities(probs: np.ndarray, source: str, ids: np.ndarray | None =
     Raises on NaN/inf, negative values, and rows whose sum misses 1 by more than
     ``tolerance``; with ``logits=True`` only NaN/inf are errors and rows are soft-maxed.
     A row that is entirely empty (all NaN) means "no prediction": it stays NaN here, and
-    :func:`align_oof` accepts it only for an image that needs none (an unreadable one).
+    :func:`~labelclean.oof.align.align_oof` accepts it only for an image that needs none
+    (an unreadable one).
     """
     probs = np.asarray(probs, dtype=np.float64)
     empty = np.isnan(probs).all(axis=1) if probs.shape[1] else np.zeros(len(probs), bool)
@@ -289,231 +278,26 @@ def check_probabilities(probs: np.ndarray, source: str, ids: np.ndarray | None =
                        f"values (first: {_row_label(ids, row)}); re-predict or fill them")
     if logits:
         if len(probs) and _looks_like_probabilities(probs, tolerance) and warnings is not None:
-            warnings.append(f"{source}: --logits was given but the rows already look like "
+            warnings.append(f"{source}: `logits` is set but the rows already look like "
                             "probabilities (in [0, 1], summing to 1); soft-maxing flattens "
-                            "them: drop --logits if they are probabilities")
-        return softmax(probs.copy())
+                            "them: unset `logits` if they are probabilities")
+        return softmax(probs)
     negative = (probs < 0).any(axis=1)
     if negative.any():
         row = int(np.flatnonzero(negative)[0])
         raise OOFError(f"{source}: {int(negative.sum()):,} rows hold negative values (first: "
                        f"{_row_label(ids, row)}, {probs[row].min():.4g}); probabilities "
-                       "must be >= 0; if the file holds logits, pass --logits")
+                       "must be >= 0; if the file holds logits, set `logits`")
     sums = probs.sum(axis=1)
     off = np.abs(sums - 1) > tolerance
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise OOFError(f"{source}: {int(off.sum()):,} rows do not sum to 1 (tolerance "
                        f"{tolerance:g}; first: {_row_label(ids, row)} sums to "
-                       f"{sums[row]:.4g}); if the file holds logits, pass --logits, "
+                       f"{sums[row]:.4g}); if the file holds logits, set `logits`, "
                        "otherwise normalise each row")
     return probs / sums[:, None] if len(probs) else probs
 
 
 def _looks_like_probabilities(values: np.ndarray, tolerance: float) -> bool:
     return bool((values >= 0).all() and (np.abs(values.sum(axis=1) - 1) <= tolerance).all())
-
-
-# -- fitting the file to the dataset -------------------------------------------------------
-
-def align_oof(table: OOFTable, labeled_ids: Sequence[str], required: np.ndarray) -> np.ndarray:
-    """The OOF rows in the order of ``labeled_ids``: (M, K), NaN rows where absent.
-
-    ``labeled_ids`` are the dataset's labeled images (labels-file order); ``required`` (M,)
-    bool marks those that must have a row (the readable ones). A ``.npy`` must have one
-    row per labeled image. Raises on required images without a row (or with an empty
-    one) and on ids not in the dataset.
-    """
-    labeled_ids = np.asarray(labeled_ids, dtype=object)
-    k = table.probs.shape[1]
-    if table.ids is None:
-        if len(table.probs) != len(labeled_ids):
-            raise OOFError(f"{table.source}: has {len(table.probs):,} rows but the labels file "
-                           f"has {len(labeled_ids):,} labeled images; a .npy must hold one "
-                           "row per labeled image, in labels-file order")
-        aligned = table.probs
-    else:
-        aligned = _aligned_by_id(table, labeled_ids, k)
-    missing = required & np.isnan(aligned).all(axis=1)
-    if missing.any():
-        raise OOFError(f"{table.source}: {int(missing.sum()):,} of the dataset's "
-                       f"{int(required.sum()):,} readable labeled images have no row or an "
-                       f"empty one (first: {_first(labeled_ids[missing])}); predict every "
-                       "image of the labels file")
-    return aligned
-
-
-def _aligned_by_id(table: OOFTable, labeled_ids: np.ndarray, k: int) -> np.ndarray:
-    import pandas as pd
-
-    position = pd.Index(labeled_ids).get_indexer(table.ids)
-    extra = position < 0
-    if extra.any():
-        raise OOFError(f"{table.source}: {int(extra.sum()):,} ids are not labeled images of "
-                       f"the dataset (first: {_first(table.ids[extra])}); predict on the same "
-                       "labels file, or pass --oof-id-col if another column holds the ids")
-    aligned = np.full((len(labeled_ids), k), np.nan)
-    aligned[position] = table.probs
-    return aligned
-
-
-def label_column_warning(table: OOFTable, labeled_ids: Sequence[str],
-                         given: Sequence[Any]) -> str | None:
-    """A warning when the file's own label column disagrees with the labels file."""
-    if table.labels is None or table.ids is None:
-        return None
-    import pandas as pd
-
-    given_by_id = pd.Series([str(g) for g in given], index=pd.Index(labeled_ids))
-    theirs = pd.Series(table.labels, index=pd.Index(table.ids)).astype(str).str.strip()
-    differ = theirs != given_by_id.reindex(theirs.index)
-    if not differ.any():
-        return None
-    return (f"{table.source}: its label column differs from the labels file for "
-            f"{int(differ.sum()):,} images (first: {_first(theirs.index[differ])}); the labels "
-            "file is used: were the predictions made with other labels?")
-
-
-def suspicious_warning(source: str, probs: np.ndarray, labels: np.ndarray) -> str | None:
-    """A warning when predictions agree with the given labels too well to be out-of-fold.
-
-    ``probs`` (N, K) and ``labels`` (N,) class indices of the scored images.
-    """
-    if len(labels) < 100:
-        return None
-    accuracy = float((probs.argmax(axis=1) == labels).mean())
-    if accuracy < SUSPICIOUS_ACCURACY:
-        return None
-    return (f"{source}: predictions agree with the given labels on {accuracy:.1%} of images; "
-            "out-of-fold predictions rarely do (were they made by models that trained on "
-            "these images?); wrong labels will be missed")
-
-
-# -- several files ---------------------------------------------------------------------------
-
-def combine_oof(probs: list[np.ndarray], labels: np.ndarray | None = None,
-                method: str = "mean") -> tuple[np.ndarray, list[float]]:
-    """Combine aligned (N, K) probability arrays into one; returns (probs, weights).
-
-    ``mean`` averages them; ``weighted`` fits non-negative weights summing to 1 that
-    minimise the log-loss of the blend against ``labels`` (N,) class indices, on the rows
-    that every file predicts; ``accuracy`` picks the weights (on a 0.05 grid) with the
-    blend's highest accuracy against ``labels`` (ties: lower log-loss), as Kaggle ensembles
-    are tuned. NaN rows stay NaN.
-    """
-    if method not in ENSEMBLES:
-        raise RegistryError("ensemble method", method, list_ensembles())
-    if len(probs) == 1:
-        return probs[0], [1.0]
-    weights = np.full(len(probs), 1 / len(probs))
-    if method in ("weighted", "accuracy"):
-        if labels is None:
-            raise ValueError("fitted ensembles need labels")
-        weights = fit_weights(probs, labels)
-        if method == "accuracy":
-            weights = fit_accuracy_weights(probs, labels, weights)
-    blend = sum(w * p for w, p in zip(weights, probs))
-    return blend, [float(w) for w in weights]
-
-
-def fit_weights(probs: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
-    """Blend weights (M,) minimising log-loss of the labels (rows with NaN are skipped)."""
-    from scipy.optimize import minimize
-
-    rows = np.isfinite(np.stack([p[:, 0] for p in probs])).all(axis=0)
-    picked = np.stack([p[rows, labels[rows]] for p in probs], axis=1)  # (n, M)
-
-    def loss(theta: np.ndarray) -> float:
-        w = np.exp(theta - theta.max())
-        w /= w.sum()
-        return float(-np.log(np.clip(picked @ w, 1e-12, None)).mean())
-
-    best = minimize(loss, np.zeros(len(probs)), method="Nelder-Mead",
-                    options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 400 * len(probs)})
-    w = np.exp(best.x - best.x.max())
-    return w / w.sum()
-
-
-def fit_accuracy_weights(probs: list[np.ndarray], labels: np.ndarray, start: np.ndarray,
-                         step: float = 0.05, grid_files: int = 4) -> np.ndarray:
-    """Blend weights (M,) with the highest accuracy of the labels (ties: lower log-loss).
-
-    Accuracy is a step function of the weights with wide plateaus, so for up to
-    ``grid_files`` files every blend on a ``step`` grid of the simplex is tried (1,771 for
-    four files), plus ``start``; beyond that, weight moves ``step`` at a time between files
-    from ``start`` while that helps. Rows with NaN are skipped.
-    """
-    from itertools import combinations
-
-    rows = np.isfinite(np.stack([p[:, 0] for p in probs])).all(axis=0)
-    stacked = np.stack([p[rows] for p in probs])  # (M, n, K)
-    y = labels[rows]
-    m, units = len(probs), round(1 / step)
-
-    def score(w: np.ndarray) -> tuple[float, float]:
-        blend = np.tensordot(w, stacked, axes=1)
-        accuracy = float((blend.argmax(axis=1) == y).mean())
-        loss = float(-np.log(np.clip(blend[np.arange(len(y)), y], 1e-12, None)).mean())
-        return accuracy, -loss
-
-    best_w = np.asarray(start, dtype=np.float64)
-    best = score(best_w)
-    if m <= grid_files:  # compositions of `units` into m parts (stars and bars)
-        for bars in combinations(range(units + m - 1), m - 1):
-            cuts = np.diff(np.array([-1, *bars, units + m - 1])) - 1
-            w = cuts / units
-            trial = score(w)
-            if trial > best:
-                best, best_w = trial, w
-        return best_w
-    w = best_w.copy()
-    while True:
-        moves = [(a, b) for a in range(m) for b in range(m) if a != b and w[b] > 0]
-        tried = []
-        for a, b in moves:
-            trial = w.copy()
-            moved = min(step, trial[b])
-            trial[a], trial[b] = trial[a] + moved, trial[b] - moved
-            tried.append((score(trial), trial))
-        top = max(tried, key=lambda t: t[0], default=None)
-        if top is None or top[0] <= best:
-            return w / w.sum()
-        best, w = top
-
-
-@dataclass
-class OOFInput:
-    """OOF probabilities fitted to the dataset: ``probs`` (M, K) in labeled-image order."""
-
-    probs: np.ndarray
-    sources: list[str]
-    weights: list[float]
-    warnings: list[str] = field(default_factory=list)
-
-
-def load_oof(paths: Sequence[str | Path], classes: Sequence[Any], labeled_ids: Sequence[str],
-             given: np.ndarray, required: np.ndarray, *, id_col: str | None = None,
-             label_col: str | None = None, logits: bool = False,
-             ensemble: str = "mean") -> OOFInput:
-    """Read, check, align and combine one or more OOF files.
-
-    ``labeled_ids`` (M,) are the labeled images in labels-file order, ``given`` (M,) their
-    class indices and ``required`` (M,) bool those that must be predicted (readable).
-    Every file is checked before anything is combined; warnings come back as text.
-    """
-    if ensemble not in ENSEMBLES:
-        raise RegistryError("ensemble method", ensemble, list_ensembles())
-    aligned, warnings = [], []
-    labeled_ids = np.asarray(labeled_ids, dtype=object)
-    for path in paths:
-        table = read_oof(path, classes, id_col=id_col, label_col=label_col, logits=logits)
-        probs = align_oof(table, labeled_ids, required)
-        warnings += table.warnings
-        note = label_column_warning(table, labeled_ids, [classes[g] for g in given])
-        rows = np.isfinite(probs[:, 0])
-        note2 = suspicious_warning(table.source, probs[rows], given[rows])
-        warnings += [w for w in (note, note2) if w]
-        aligned.append(probs)
-    probs, weights = combine_oof(aligned, given, ensemble)
-    return OOFInput(probs=probs, sources=[str(p) for p in paths], weights=weights,
-                    warnings=warnings)

@@ -9,14 +9,12 @@ trained on (and its OOF probability says nothing about the label). Groups come f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from labelclean.dedupe.grouping import group_labels
 from labelclean.errors import ConfigError
-from labelclean.io.workdir import DUPLICATES
 
 
 def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,19 +61,6 @@ def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = No
     return labels
 
 
-def read_duplicate_table(workdir: str | Path) -> pd.DataFrame | None:
-    """``duplicates.csv`` (``group_id``, ``image_id`` columns), or None before dedupe ran."""
-    path = Path(workdir) / DUPLICATES
-    if not path.exists():
-        return None
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = {"group_id", "image_id"} - set(table.columns)
-    if missing:
-        raise ConfigError(f"{path} has no column {', '.join(sorted(missing))}; run "
-                          "'labelclean dedupe --force' to rewrite it")
-    return table[["group_id", "image_id"]]
-
-
 def make_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int = 5,
                seed: int = 0) -> np.ndarray:
     """Assign each row to a fold: stratified by ``labels``, never splitting a group.
@@ -95,10 +80,10 @@ def make_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int = 5,
 
     labels, groups = np.asarray(labels), np.asarray(groups)
     if n_folds < 2:
-        raise ConfigError(f"--folds must be at least 2, not {n_folds}")
+        raise ConfigError(f"`folds` must be at least 2, not {n_folds}")
     n_groups = len(np.unique(groups))
     if n_groups < n_folds:
-        raise ConfigError(f"--folds {n_folds} needs at least {n_folds} images that are not "
+        raise ConfigError(f"`folds` = {n_folds} needs at least {n_folds} images that are not "
                           f"copies of each other, but found {n_groups}; use fewer folds")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = np.full(len(labels), -1, dtype=np.int64)

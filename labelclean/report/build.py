@@ -22,12 +22,19 @@ from urllib.parse import quote
 import numpy as np
 
 from labelclean import __version__
-from labelclean.errors import ConfigError
 from labelclean.io.dataset import parse_labels, sort_classes
-from labelclean.io.workdir import REPORT_DIR, atomic_path, file_fingerprint, fingerprint, write_text
+from labelclean.io.formats import ACTIONS, OOF_META
+from labelclean.io.formats import images_root as scanned_root
+from labelclean.io.workdir import (
+    MANIFEST,
+    REPORT_DIR,
+    atomic_path,
+    file_fingerprint,
+    fingerprint,
+    write_text,
+)
 from labelclean.progress import ProgressFn, report
 from labelclean.report.data import (
-    ACTIONS,
     ReportInputs,
     counts,
     duplicate_groups,
@@ -90,7 +97,8 @@ def build_report(workdir: str | os.PathLike, images_root: str | os.PathLike | No
     workdir = Path(workdir)
     if inputs is None:
         inputs = load_inputs(workdir, oof=oof, class_names=class_names)
-    root = _images_root(workdir, images_root)
+    root = (Path(images_root) if images_root is not None
+            else scanned_root(workdir, required=True))
     out = Path(out_dir) if out_dir is not None else workdir / REPORT_DIR
     assets = out / "assets"
     (assets / "figures").mkdir(parents=True, exist_ok=True)
@@ -112,17 +120,6 @@ def build_report(workdir: str | os.PathLike, images_root: str | os.PathLike | No
                         n_flagged=len(payload["flagged"]), n_groups=len(payload["groups"]),
                         n_unreadable=len(payload["unreadable"]), missing=inputs.missing,
                         thumbnails=stats)
-
-
-def _images_root(workdir: Path, given: str | os.PathLike | None) -> Path:
-    if given is not None:
-        return Path(given)
-    try:
-        record = json.loads((workdir / "stages" / "scan.json").read_text())
-        return Path(record["dataset"]["root"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError):
-        raise ConfigError(f"cannot tell where the images of {workdir} are: pass --images DIR "
-                          "(the folder that was scanned)") from None
 
 
 def _images_base(root: Path, out: Path) -> str:
@@ -181,7 +178,7 @@ def _classes(inputs: ReportInputs) -> list[str]:
     if inputs.manifest is not None:
         values += list(inputs.manifest["given_label"]) + list(inputs.manifest["suggested_label"])
     if inputs.oof is not None:
-        values += [c for c in inputs.oof.columns if c not in ("image_id", "label", "fold")]
+        values += [c for c in inputs.oof.columns if c not in OOF_META]
     texts = {str(v) for v in values if v is not None and str(v) != ""}
     return [str(v) for v in sort_classes(parse_labels(sorted(texts)))]
 
@@ -203,7 +200,7 @@ def _payload(inputs: ReportInputs, thumbs: dict[str, str], images_base: str,
     return {
         "version": __version__,
         "report_id": fingerprint(str(workdir.resolve()),
-                                 file_fingerprint(workdir / "manifest.csv")),
+                                 file_fingerprint(workdir / MANIFEST)),
         "actions": ACTIONS,
         "classes": [[c, inputs.class_names.get(c, "")] for c in _classes(inputs)],
         "images_base": images_base,

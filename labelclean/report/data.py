@@ -7,7 +7,6 @@ what it would add and which command writes it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,16 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelclean.errors import ManifestError, OOFError, WorkdirFileError
+from labelclean.errors import OOFError
+from labelclean.io.checks import as_bool
+from labelclean.io.formats import (
+    OOF_META,
+    labeled_mask,
+    manifest_counts,
+    oof_table,
+    read_duplicates,
+    read_index,
+    read_manifest,
+    read_oof_table,
+    read_summary,
+)
 from labelclean.io.workdir import DUPLICATES, MANIFEST, OOF, OOF_SCORED, SUMMARY
-from labelclean.scan.stage import read_index
-
-MANIFEST_COLUMNS = ["image_id", "path", "given_label", "suggested_label", "action", "reason",
-                    "label_quality", "is_label_issue", "duplicate_group"]
-DUPLICATE_COLUMNS = ["group_id", "image_id", "label", "keep", "method", "score",
-                     "label_conflict"]
-ACTIONS = ["keep", "relabel", "drop", "review"]
-OOF_META = ["image_id", "label", "fold"]
 
 
 @dataclass
@@ -40,34 +43,6 @@ class ReportInputs:
     missing: list[dict[str, str]] = field(default_factory=list)
 
 
-def _read_table(path: Path, required: list[str], error: type, fix: str) -> pd.DataFrame:
-    """A CSV as a table of strings, checked for the ``required`` columns."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise error(f"{path} cannot be read as CSV ({exc}); {fix}") from None
-    absent = [c for c in required if c not in table.columns]
-    if absent:
-        raise error(f"{path} has no column {', '.join(repr(c) for c in absent)} "
-                    f"(expected {', '.join(required)}; found {', '.join(table.columns)}); "
-                    f"{fix}")
-    return table
-
-
-def _check_manifest(table: pd.DataFrame, path: Path) -> pd.DataFrame:
-    bad = sorted(set(table["action"]) - set(ACTIONS))
-    if bad:
-        raise ManifestError(f"{path}: unknown action {', '.join(repr(b) for b in bad[:5])} "
-                            f"(expected one of {', '.join(ACTIONS)}); fix the file or run "
-                            "'labelclean noise' again")
-    quality = pd.to_numeric(table["label_quality"].replace("", None), errors="coerce")
-    if ((quality < 0) | (quality > 1)).any():
-        raise ManifestError(f"{path}: label_quality must lie in [0, 1], found "
-                            f"{quality.min():g}..{quality.max():g}; run 'labelclean noise' "
-                            "again")
-    return table
-
-
 def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
                 class_names: dict[str, str] | None = None) -> ReportInputs:
     """Read every file the report uses from ``workdir``.
@@ -81,34 +56,24 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
     """
     root = Path(workdir)
     inputs = ReportInputs(index=read_index(root), class_names=dict(class_names or {}))
-    path = root / MANIFEST
-    if path.exists():
-        fix = "run 'labelclean noise' again"
-        inputs.manifest = _check_manifest(_read_table(path, MANIFEST_COLUMNS, ManifestError,
-                                                      fix), path)
-    else:
+    inputs.manifest = read_manifest(root, required=False)
+    if inputs.manifest is None:
         inputs.missing.append(_note(MANIFEST, "no label issues, review gallery or CSV "
                                     "export", "labelclean noise --oof oof.csv"))
-    path = root / DUPLICATES
-    if path.exists():
-        inputs.duplicates = _read_table(path, DUPLICATE_COLUMNS, WorkdirFileError,
-                                        "run 'labelclean dedupe' again")
-    else:
+    inputs.duplicates = read_duplicates(root, required=False)
+    if inputs.duplicates is None:
         inputs.missing.append(_note(DUPLICATES, "no duplicate groups", "labelclean dedupe"))
     # the probabilities 'labelclean noise' scored match the manifest; oof.csv may be older
     path = next((p for p in (root / OOF_SCORED, root / OOF) if p.exists()), None)
     if oof is not None:
         inputs.oof = _any_oof(Path(oof), inputs.index)
     elif path is not None:
-        inputs.oof = _read_table(path, OOF_META, OOFError, "pass an out-of-fold file with "
-                                 "columns image_id, label, fold and one column per class")
+        inputs.oof = read_oof_table(path, text=True)
     else:
         inputs.missing.append(_note(OOF, "no top-3 predicted probabilities",
                                     "labelclean oof"))
-    path = root / SUMMARY
-    if path.exists():
-        inputs.summary = _read_summary(path)
-    else:
+    inputs.summary = read_summary(root, required=False)
+    if inputs.summary is None:
         inputs.missing.append(_note(SUMMARY, "no estimated noise rate per class or noise "
                                     "matrix", "labelclean noise --oof oof.csv"))
     return inputs
@@ -122,9 +87,8 @@ def _any_oof(path: Path, index: pd.DataFrame) -> pd.DataFrame:
     """
     from labelclean.io.dataset import sort_classes
     from labelclean.oof.files import read_oof
-    from labelclean.oof.stage import oof_table
 
-    labeled = index[index["label"].map(lambda v: v is not None and v != "")]
+    labeled = index[labeled_mask(index)]
     classes = sort_classes(labeled["label"])
     table = read_oof(path, classes)
     ids = table.ids
@@ -139,18 +103,6 @@ def _any_oof(path: Path, index: pd.DataFrame) -> pd.DataFrame:
 
 def _note(file: str, adds: str, command: str) -> dict[str, str]:
     return {"file": file, "adds": adds, "command": command}
-
-
-def _read_summary(path: Path) -> dict:
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WorkdirFileError(f"{path} is not JSON ({exc}); run 'labelclean noise' "
-                               "again") from None
-    if not isinstance(summary, dict):
-        raise WorkdirFileError(f"{path} must hold a JSON object with 'counts' and "
-                               "'noise_rate_per_class'; run 'labelclean noise' again")
-    return summary
 
 
 # -- shaping the data for the page -------------------------------------------------------
@@ -184,8 +136,8 @@ def flagged_order(manifest: pd.DataFrame) -> np.ndarray:
     Flagged: any action but ``keep``, or ``is_label_issue`` true. Rows without a quality
     come last; ties keep manifest order.
     """
-    issue = manifest["is_label_issue"].str.strip().str.lower().isin(["true", "1", "yes"])
-    flagged = np.flatnonzero(((manifest["action"] != "keep") | issue).to_numpy())
+    issue = as_bool(manifest["is_label_issue"])
+    flagged = np.flatnonzero((manifest["action"] != "keep").to_numpy() | issue)
     quality = quality_values(manifest)[flagged]
     order = np.lexsort((flagged, np.nan_to_num(quality, nan=2.0)))
     return flagged[order]
@@ -220,12 +172,12 @@ def duplicate_groups(duplicates: pd.DataFrame) -> list[dict[str, Any]]:
     """Duplicate groups, conflicting ones first, each with its members' rows."""
     groups = []
     for group_id, rows in duplicates.groupby("group_id", sort=False):
-        conflict = rows["label_conflict"].str.lower().isin(["true", "1"]).any()
+        keep = as_bool(rows["keep"]).tolist()
         groups.append({
-            "id": str(group_id), "conflict": bool(conflict),
+            "id": str(group_id), "conflict": bool(as_bool(rows["label_conflict"]).any()),
             "method": ", ".join(sorted(set(rows["method"]) - {""})),
-            "members": [[r.image_id, r.label, r.keep.lower() in ("true", "1"), r.score]
-                        for r in rows.itertuples(index=False)],
+            "members": [[r.image_id, r.label, k, r.score]
+                        for r, k in zip(rows.itertuples(index=False), keep)],
         })
     groups.sort(key=lambda g: not g["conflict"])
     return groups
@@ -242,6 +194,6 @@ def counts(manifest: pd.DataFrame | None, summary: dict | None) -> dict[str, dic
     found = (summary or {}).get("counts") or {}
     if found.get("action") or manifest is None:
         return {"action": dict(found.get("action", {})), "reason": dict(found.get("reason", {}))}
-    reasons = manifest["reason"].str.split(";").explode().str.strip()
-    return {"action": {str(k): int(v) for k, v in manifest["action"].value_counts().items()},
-            "reason": {str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()}}
+    counted = manifest_counts(manifest)  # actions the manifest lacks are not listed
+    return {"action": {a: n for a, n in counted["action"].items() if n},
+            "reason": counted["reason"]}

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from labelclean.backends.local import pool_map
 from labelclean.io.imageio import UnreadableImage, load_rgb
-from labelclean.io.workdir import write_json
+from labelclean.io.workdir import atomic_path, write_json
 from labelclean.progress import ProgressFn, report
 
 PARAMS_FILE = "thumbs.json"
@@ -53,14 +53,8 @@ def make_thumbnail(src: str | os.PathLike, dest: str | os.PathLike, size: int = 
     except UnreadableImage:
         return False
     img.thumbnail((size, size), Image.Resampling.BICUBIC)
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(dest) as tmp:
         img.save(tmp, format="JPEG", quality=quality, optimize=True)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return True
 
 
@@ -99,7 +93,8 @@ def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
         else:
             todo.append(rel)
     tasks = [(str(images[rel]), str(out / names[rel]), size, quality) for rel in todo]
-    for done, (rel, ok) in enumerate(zip(todo, _map(tasks, workers)), start=1):
+    for done, (rel, ok) in enumerate(zip(todo, pool_map(_task, tasks, workers, min_tasks=32)),
+                                     start=1):
         if ok:
             stats.made += 1
         else:
@@ -112,16 +107,6 @@ def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
     if prune:
         stats.removed = _prune(out, set(names.values()))
     return names, stats
-
-
-def _map(tasks: list[tuple], workers: int | None):
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(tasks) < 32:
-        yield from map(_task, tasks)
-        return
-    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_task, tasks, chunksize=chunksize)
 
 
 def _read_params(out: Path) -> dict | None:

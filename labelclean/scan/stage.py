@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,23 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from labelclean.errors import MissingStageError
-from labelclean.io.dataset import Dataset, parse_labels
+from labelclean.backends.local import pool_map
+from labelclean.io.dataset import Dataset
+from labelclean.io.formats import (
+    INDEX_COLUMNS,
+    labeled_mask,
+    read_hashes,
+    read_index,
+    read_thumbs,
+    write_hashes,
+    write_index,
+    write_thumbs,
+)
 from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
-from labelclean.io.workdir import HASHES, INDEX, Workdir, file_fingerprint, fingerprint, write_csv
+from labelclean.io.workdir import HASHES, INDEX, THUMBS, Workdir, file_fingerprint, fingerprint
 from labelclean.progress import ProgressFn, report
 from labelclean.scan.hashing import check_hash_methods, hash_hex
 
-INDEX_COLUMNS = ["image_id", "path", "label", "readable", "error", "width", "height", "mode",
-                 "format", "bytes", "sha256"]
-THUMBS = "thumbs.npy"
 #: Side of the greyscale thumbnails kept for near-duplicate verification.
 THUMB_SIDE = 32
 #: JPEGs are decoded at the smallest DCT scale that keeps at least this many pixels a side.
@@ -119,7 +125,7 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     if not force and wd.is_fresh("scan", params, inputs):
         index = read_index(wd.root)
         return ScanResult(index=index, hashes=read_hashes(wd.root),
-                          thumbs=np.load(wd.path(THUMBS), mmap_mode="r"),
+                          thumbs=read_thumbs(wd.root),
                           summary=summarize_index(index), reused=True)
 
     todo = [(i, str(dataset.abspath(r))) for i, r in enumerate(dataset.records)
@@ -130,7 +136,8 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
     tasks = [(path, hash_methods, max_pixels) for _, path in todo]
     for done, ((i, _), (row, hashes, thumb)) in enumerate(
-            zip(todo, _map(tasks, workers)), start=1):
+            zip(todo, pool_map(_scan_task, tasks, workers,
+                               before_fork=lambda: _warm_up(hash_methods))), start=1):
         rows[i] = row
         hash_rows[i] = hashes
         if thumb is not None:
@@ -140,28 +147,13 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
                            for r, h in zip(dataset.records, hash_rows)])
     wd.ensure()
-    write_csv(index, wd.path(INDEX))
-    write_csv(hashes, wd.path(HASHES))
-    from labelclean.io.workdir import atomic_path
-
-    with atomic_path(wd.path(THUMBS)) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, thumbs)
+    write_index(index, wd.root)
+    write_hashes(hashes, wd.root)
+    write_thumbs(thumbs, wd.root)
     summary = summarize_index(index)
     wd.write_record("scan", params, inputs, [INDEX, HASHES, THUMBS],
                     extra={"dataset": _dataset_meta(dataset), "summary": summary})
     return ScanResult(index=index, hashes=hashes, thumbs=thumbs, summary=summary)
-
-
-def _map(tasks: list[tuple], workers: int | None):
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(tasks) < 64:
-        yield from map(_scan_task, tasks)
-        return
-    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
-    _warm_up(tasks[0][1])  # forked workers inherit what the parent has loaded
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_scan_task, tasks, chunksize=chunksize)
 
 
 def _warm_up(hash_methods: tuple[str, ...]) -> None:
@@ -196,32 +188,11 @@ def _index_frame(dataset: Dataset, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def read_index(workdir: str | Path) -> pd.DataFrame:
-    """Read ``index.csv`` back with the right types (labels as in the labels file)."""
-    path = Path(workdir) / INDEX
-    if not path.exists():
-        raise MissingStageError(f"{path} does not exist; run 'labelclean scan' first")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame["label"] = pd.Series(parse_labels(frame["label"]), dtype=object)
-    frame["readable"] = frame["readable"].str.lower() == "true"
-    for col in ("width", "height", "bytes"):
-        frame[col] = pd.to_numeric(frame[col].replace("", None)).astype("Int64")
-    return frame
-
-
-def read_hashes(workdir: str | Path) -> pd.DataFrame:
-    """Read ``hashes.csv`` (image_id + one hex column per hash method)."""
-    path = Path(workdir) / HASHES
-    if not path.exists():
-        raise MissingStageError(f"{path} does not exist; run 'labelclean scan' first")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
 def summarize_index(index: pd.DataFrame) -> dict[str, Any]:
     """Counts for the terminal: files, readable, unreadable by reason, labeled, missing."""
     unreadable = index[~index["readable"]]
     reasons = unreadable["error"].str.split(":").str[0].value_counts()
-    labeled = index["label"].map(lambda v: v is not None and v != "")
+    labeled = labeled_mask(index)
     return {
         "files": int(len(index)),
         "readable": int(index["readable"].sum()),

@@ -1,0 +1,1 @@
+"""Where work runs: local process pools (:mod:`labelclean.backends.local`)."""

@@ -1,0 +1,61 @@
+"""The noise stage as the pipeline runs it: options in, :class:`StageResult` out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from labelclean.noise.options import NoiseOptions
+from labelclean.results import StageResult, plural
+
+
+def run(project: Any, options: NoiseOptions, *, force: bool = False,
+        progress: Any = None) -> StageResult:
+    """Wrong labels from out-of-fold predictions: ``manifest.csv``, ``clean.csv``,
+    ``summary.json`` (always recomputed: it takes seconds)."""
+    import time
+
+    from labelclean.noise.stage import run_noise
+
+    start = time.perf_counter()
+    result = run_noise(
+        project.workdir, project.load_dataset(), list(options.oof or []) or None,
+        logits=options.logits, ensemble=options.ensemble, oof_id_col=options.oof_id_col,
+        use_duplicates=not options.ignore_duplicates, filter_by=options.filter_by,
+        rank_by=options.rank_by, relabel_threshold=options.relabel_threshold,
+        review_threshold=options.review_threshold)
+    counts = result.result.counts()["action"]
+    brief = (f"{result.result.n_label_issues:,} label issues; "
+             + ", ".join(f"{a} {n:,}" for a, n in counts.items()))
+    return StageResult("noise", result, False, counts, brief=brief,
+                       seconds=time.perf_counter() - start, warnings=list(result.warnings),
+                       describe=lambda: summary_lines(result))
+
+
+def summary_lines(run: Any) -> list[str]:
+    result, p = run.result, run.result.parameters
+    counts = result.counts()
+    sources = ", ".join(Path(s).name for s in run.oof_sources)
+    weights = p.get("ensemble_weights", [])
+    shown = ", ".join(f"{w:.2f}" for w in weights)
+    n = max(p["n_scored"], 1)
+    lines = [f"Scored {plural(p['n_scored'], 'image')} x {p['n_classes']} classes from "
+             f"{sources}" + (f" ({p['ensemble']}, weights {shown})" if len(weights) > 1 else "")
+             + f"; filter {p['filter_by']}, rank {p['rank_by']}",
+             f"  label issues {result.n_label_issues:,} ({result.n_label_issues / n:.1%})",
+             "  " + "  ".join(f"{a} {c:,}" for a, c in counts["action"].items()),
+             "  reasons: " + (", ".join(f"{k} {v:,}" for k, v in counts["reason"].items())
+                              or "none"),
+             f"  {'class':<12}{'images':>8}{'issues':>8}{'relabel':>9}{'drop':>7}"
+             f"{'review':>8}{'noise rate':>12}"]
+    table = result.per_class()
+    for cls, row in zip(table.index, table.itertuples(index=False)):
+        lines.append(f"  {cls!s:<12}{row.images:>8,}{row.label_issues:>8,}{row.relabel:>9,}"
+                     f"{row.drop:>7,}{row.review:>8,}{row.noise_rate:>12.1%}")
+    worst = result.worst(10)
+    if len(worst):
+        lines.append("  worst labels (lowest label_quality):")
+        lines += [f"    {r.label_quality:.4f}  {r.image_id}  {r.given_label} -> "
+                  f"{r.suggested_label}  {r.action}" for r in worst.itertuples(index=False)]
+    lines.append(f"Wrote {run.manifest}, {run.clean}, {run.summary}")
+    return lines

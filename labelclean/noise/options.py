@@ -1,0 +1,41 @@
+"""The noise stage's options (one declaration: CLI flags, project-file keys, defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labelclean.config.options import BOOL, NUMBER, PATHS, TEXT, option
+
+#: defaults of the label-issue decisions (:func:`labelclean.noise.stage.find_noise`)
+DEFAULTS = {"filter_by": "prune_by_noise_rate", "rank_by": "self_confidence",
+            "relabel_threshold": 0.7, "review_threshold": 0.1}
+
+
+@dataclass(frozen=True)
+class NoiseOptions:
+    """``[noise]``: which out-of-fold predictions, how to combine them, how to decide."""
+
+    oof: tuple[str, ...] | None = option(
+        None, PATHS, "Out-of-fold predictions: CSV/Parquet (id + one probability column per "
+                     "class) or .npy (N, K) in labels-file order; repeat to ensemble "
+                     "(default: WORKDIR/oof.csv).")
+    logits: bool = option(False, BOOL, "The files hold logits: soft-max each row.")
+    ensemble: str = option("mean", TEXT,
+                           "Combine several --oof: mean, weighted (weights fitted on OOF "
+                           "log-loss) or accuracy (then tuned on OOF accuracy); default mean.")
+    oof_id_col: str | None = option(None, TEXT, "Id column of the OOF files (default: "
+                                                "image_id, id, ...).")
+    filter_by: str = option(DEFAULTS["filter_by"], TEXT,
+                            "cleanlab find_label_issues method (default prune_by_noise_rate).")
+    rank_by: str = option(DEFAULTS["rank_by"], TEXT,
+                          "label_quality score: self_confidence, normalized_margin or "
+                          "confidence_weighted_entropy (default self_confidence).")
+    relabel_threshold: float = option(
+        DEFAULTS["relabel_threshold"], NUMBER,
+        "Relabel a wrong label when the best class has at least this probability, else drop "
+        "it (default 0.7).")
+    review_threshold: float = option(
+        DEFAULTS["review_threshold"], NUMBER,
+        "Send unflagged images whose label_quality is below this to review (default 0.1; 0 "
+        "turns it off).")
+    ignore_duplicates: bool = option(False, BOOL, "Do not use WORKDIR/duplicates.csv.")

@@ -1,0 +1,43 @@
+"""The oof stage as the pipeline runs it: options in, :class:`StageResult` out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelclean.config.options import changed
+from labelclean.oof.options import OOFOptions
+from labelclean.results import StageResult
+
+
+def run(project: Any, options: OOFOptions, *, force: bool = False,
+        progress: Any = None) -> StageResult:
+    """Out-of-fold probabilities for every labeled image (``oof.csv``)."""
+    from labelclean.oof.stage import run_oof_with_settings
+
+    result = run_oof_with_settings(project.workdir, changed(options), force=force,
+                                   progress=progress)
+    s = result.summary
+    source = "embeddings" if s["source"] == "embeddings" else "training"
+    return StageResult(
+        "oof", result, result.reused, s, seconds=s.get("seconds", 0.0),
+        brief=(f"{s['rows']:,} images, {s['folds']} folds from {source}, "
+               f"{s['accuracy']:.3f} agreement with the given labels"),
+        describe=lambda: summary_lines(result))
+
+
+def summary_lines(run: Any) -> list[str]:
+    s = run.summary
+    how = "unchanged, reused" if run.reused else f"{s['seconds']:.1f} s"
+    source = (f"embeddings ({(s.get('embeddings') or {}).get('model')})"
+              if s["source"] == "embeddings" else f"training {s['params']['train']['model']}")
+    lines = [f"Out-of-fold probabilities for {s['rows']:,} images, {s['classes']} classes, "
+             f"{s['folds']} folds, from {source} ({how}) -> {run.path}"]
+    for fold in s["fold_scores"]:
+        note = "  (from checkpoint)" if fold.get("resumed") else ""
+        lines.append(f"  fold {fold['fold'] + 1}: validation accuracy "
+                     f"{fold['val_accuracy']:.3f} on {fold['n_val']:,} images{note}")
+    lines.append(f"  overall: {s['accuracy']:.3f} agreement with the given labels")
+    if s.get("note"):
+        lines.append(f"  note: {s['note']}")
+    lines.append("Next: labelclean noise")
+    return lines
