@@ -177,6 +177,19 @@ def write_thumbs(thumbs: np.ndarray, workdir: Source) -> Path:
 
 # -- duplicates.csv -----------------------------------------------------------------------------
 
+def _stage_table(source: Source, name: str, columns: list[str], command: str,
+                 error: type[Exception], fix: str, required: bool
+                 ) -> tuple[Path, pd.DataFrame] | None:
+    """``(path, table of strings)`` of a stage's CSV with its columns checked; None when it
+    is absent and not ``required`` (else MissingStageError naming ``command``)."""
+    path = resolve(source, name)
+    if not required and not path.exists():
+        return None
+    check_exists(path, command)
+    table = read_csv_text(path, error, fix)
+    return path, check_columns(table, columns, path, error, fix)
+
+
 def read_duplicates(source: Source, *, required: bool = True,
                     typed: bool = False) -> pd.DataFrame | None:
     """``duplicates.csv``: one row per member of a duplicate group.
@@ -186,12 +199,11 @@ def read_duplicates(source: Source, *, required: bool = True,
     ``typed`` exactly :data:`DUPLICATES_COLUMNS` with ``group_id`` int, ``label`` as in the
     labels file, ``keep``/``label_conflict`` bool and ``score`` float (1.0 = identical).
     """
-    path = resolve(source, DUPLICATES)
-    if not required and not path.exists():
+    found = _stage_table(source, DUPLICATES, DUPLICATES_COLUMNS, "labelclean dedupe",
+                         WorkdirFileError, _DEDUPE_FIX, required)
+    if found is None:
         return None
-    check_exists(path, "labelclean dedupe")
-    table = read_csv_text(path, WorkdirFileError, _DEDUPE_FIX)
-    check_columns(table, DUPLICATES_COLUMNS, path, WorkdirFileError, _DEDUPE_FIX)
+    path, table = found
     if not typed:
         return table
     table["group_id"] = table["group_id"].astype(int)
@@ -262,12 +274,11 @@ def read_manifest(source: Source, *, required: bool = True,
     """
     if edited:
         return _read_edited_manifest(Path(source))
-    path = resolve(source, MANIFEST)
-    if not required and not path.exists():
+    found = _stage_table(source, MANIFEST, MANIFEST_COLUMNS, "labelclean noise", ManifestError,
+                         _NOISE_FIX, required)
+    if found is None:
         return None
-    check_exists(path, "labelclean noise")
-    table = read_csv_text(path, ManifestError, _NOISE_FIX)
-    check_columns(table, MANIFEST_COLUMNS, path, ManifestError, _NOISE_FIX)
+    path, table = found
     fix = "fix the file or " + _NOISE_FIX
     check_values(table["action"], ACTIONS, "action", path, ManifestError, fix)
     check_unit_interval(table["label_quality"], "label_quality", path, ManifestError,
