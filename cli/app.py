@@ -1,7 +1,9 @@
 """The typer app and the decorator every command is registered with.
 
 :func:`command` turns a :class:`~labelclean.errors.LabelcleanError` into ``Error: ...`` on
-stderr and exit code 1, so no user mistake ever shows a traceback.
+stderr and exit code 1, so no user mistake ever shows a traceback; so is an operating-system
+error of the environment (read-only, disk full, permission denied) the library did not
+name, and Ctrl-C is one ``Error:`` line and exit code 130.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from labelclean.errors import LabelcleanError
+from labelclean.errors import LabelcleanError, environment_error
 
 #: Commands in the order a user runs them (``--help`` lists them so).
 COMMAND_ORDER = ("init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "run",
                  "demo")
 
+
+#: what Ctrl-C prints (the exit status is 130, as for any program it stops)
+INTERRUPTED = ("interrupted; finished stages are kept, the unfinished one left no "
+               "half-written file, and a re-run resumes")
 
 #: click's UsageError as typer raises it (typer may carry its own copy of click).
 USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -103,7 +109,13 @@ def command(*args, stage: str | None = None, **kwargs) -> Callable:
             except LabelcleanError as exc:
                 raise fail(error_text(exc, stage)) from None
             except KeyboardInterrupt:
-                raise fail("interrupted; finished stages are kept and a re-run resumes") from None
+                fail(INTERRUPTED)
+                raise typer.Exit(code=130) from None
+            except OSError as exc:  # the last resort: read-only, disk full, permission denied
+                mapped = environment_error(exc, option=None, verb="access")
+                if mapped is None:
+                    raise
+                raise fail(error_text(mapped, stage)) from None
 
         return app.command(*args, **kwargs)(wrapper)
 

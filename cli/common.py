@@ -26,6 +26,9 @@ WorkdirOpt = Annotated[Optional[Path], typer.Option(
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Project file (default: ./labelclean.toml).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if inputs are unchanged.")]
+WaitOpt = Annotated[bool, typer.Option(
+    "--wait", help="When another labelclean process is using the work directory, wait for it "
+                   "to finish (default: stop at once, naming it).")]
 
 
 def _keyword(name: str, annotation: object, default: object = None) -> inspect.Parameter:
@@ -35,7 +38,8 @@ def _keyword(name: str, annotation: object, default: object = None) -> inspect.P
 
 #: the options every stage command takes, as parameters of a generated command
 COMMON_OPTIONS = (_keyword("images", ImagesOpt), _keyword("labels", LabelsOpt),
-                  _keyword("workdir", WorkdirOpt), _keyword("config", ConfigOpt))
+                  _keyword("workdir", WorkdirOpt), _keyword("config", ConfigOpt),
+                  _keyword("wait", WaitOpt, False))
 FORCE_OPTION = _keyword("force", ForceOpt, False)
 
 
@@ -61,6 +65,19 @@ def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
     if project.dataset.images is None and not (project.workdir / INDEX).exists():
         raise NoDatasetError()
     return project
+
+
+@contextmanager
+def workdir_locked(project, wait: bool = False) -> Iterator[None]:
+    """Hold the project's work-directory lock while the block runs (one labelclean process
+    per work directory; ``wait``: wait for the one running, saying so once)."""
+    from labelclean.io.lock import workdir_lock
+
+    def waiting(text: str) -> None:
+        err.print(f"Waiting: {text}", markup=False)
+
+    with workdir_lock(project.workdir, wait=wait, on_wait=waiting):
+        yield
 
 
 @contextmanager

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 # importing a command module registers its commands on the app
-from . import dedupe, demo, embed, noise, oof, project, report, run, scan  # noqa: F401
+from . import apply, demo, project, run  # noqa: F401  (init, apply, run, demo)
 from .app import app
+from .stages import register_stage_commands
+
+register_stage_commands()  # scan, dedupe, embed, oof, noise, report: from the stage registry
 
 
 def main() -> None:

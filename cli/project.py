@@ -33,17 +33,27 @@ def init(
     from labelclean.config.project import PROJECT_FILE, DatasetSpec, write_project
     from labelclean.errors import NoDatasetError
     from labelclean.io.dataset import load_class_names, load_dataset
+    from labelclean.io.guard import check_output, check_workdir, writing
 
     if images is None:
         raise NoDatasetError()
+    target = check_output(config or Path(PROJECT_FILE), option="config", images_root=images,
+                          inputs={"the labels file": labels, "the class names file":
+                                  class_names}, example=PROJECT_FILE)
+    check_workdir(workdir, images=images, labels=labels)
     dataset = load_dataset(images, labels, id_col=id_col, label_col=label_col,
                            path_col=path_col, exclude=[workdir])
     load_class_names(class_names)
     spec = DatasetSpec(images=images, labels=labels, id_col=id_col, label_col=label_col,
                        path_col=path_col, class_names=class_names)
-    path = write_project(config or Path(PROJECT_FILE), spec, workdir)
+    with writing(target, "config"):
+        path = write_project(target, spec, workdir)
     kind = {"csv": "labels file", "imagefolder": "ImageFolder tree",
             "unlabeled": "unlabeled folder"}[dataset.kind]
+    extra = ", ".join(f"{n:,} {what}" for n, what in (
+        (dataset.unlabeled if dataset.kind != "unlabeled" else 0,
+         "unlabeled (scanned, not scored)"), (dataset.missing, "missing")) if n)
     out.print(f"Wrote {path}: {plural(len(dataset), 'image')}, "
-              f"{plural(len(dataset.classes), 'class').replace('classs', 'classes')} ({kind}).")
+              f"{plural(len(dataset.classes), 'class').replace('classs', 'classes')} ({kind})."
+              + (f" {extra}." if extra else ""), markup=False)
     out.print("Next: labelclean scan")

@@ -8,7 +8,7 @@ from labelclean.config.options import specs
 from labelclean.pipeline.options import RunOptions
 
 from .app import command, out
-from .common import COMMON_OPTIONS, FORCE_OPTION, load, progress_bar
+from .common import COMMON_OPTIONS, FORCE_OPTION, load, progress_bar, workdir_locked
 from .stages import _parameter, given_options, with_signature
 
 RUN_SPECS = specs(RunOptions)
@@ -21,7 +21,7 @@ def run_all(**values) -> None:
     project.require_dataset()
     given = given_options(RUN_SPECS, values)
     out.print(f"labelclean run: {project.dataset.images} -> {project.workdir}", markup=False)
-    with progress_bar("run") as progress:
+    with workdir_locked(project, values["wait"]), progress_bar("run") as progress:
         result = run_pipeline(project, stages=given["stages"], skip=given["skip"] or (),
                               force=values["force"], progress=progress,
                               on_stage=lambda r: out.print(run_line(r), markup=False))

@@ -30,7 +30,14 @@ from labelclean.config.options import (
 from labelclean.pipeline.stages import DATASET, get_stage
 
 from .app import command, err, option_namer, out
-from .common import COMMON_OPTIONS, FORCE_OPTION, load, load_scanned, progress_bar
+from .common import (
+    COMMON_OPTIONS,
+    FORCE_OPTION,
+    load,
+    load_scanned,
+    progress_bar,
+    workdir_locked,
+)
 
 _TYPES = {INT: int, NUMBER: float, PATH: Path, NAMES: str, PATHS: list[Path]}
 
@@ -92,7 +99,7 @@ def stage_command(name: str, *, extras: tuple[inspect.Parameter, ...] = (),
         project = loader(values["config"], values["images"], values["labels"],
                          values["workdir"], **{k: values[k] for k in overrides})
         options = stage.resolve(project, given_options(option_specs, values))
-        with progress_bar(name) as progress:
+        with workdir_locked(project, values["wait"]), progress_bar(name) as progress:
             result = stage.run(project, options, force=values.get("force", False),
                                progress=progress)
         say = option_namer(name)
@@ -102,3 +109,13 @@ def stage_command(name: str, *, extras: tuple[inspect.Parameter, ...] = (),
             err.print(f"Warning: {say(warning)}", markup=False)
 
     command(name, stage=name)(with_signature(body, params, stage.help))
+
+
+def register_stage_commands() -> None:
+    """One command per registered stage, in pipeline order, with its :data:`EXTRAS`."""
+    from labelclean.pipeline.stages import STAGES
+
+    from .extras import EXTRAS
+
+    for name in STAGES:
+        stage_command(name, **EXTRAS.get(name, {}))

@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: JSON keys whose values differ between two runs of the same code: times, versions, and
 #: fingerprints of input paths and modification times
-VOLATILE = {"finished_at", "seconds", "version", "versions", "elapsed", "inputs", "report_id"}
+VOLATILE = {"finished_at", "seconds", "version", "versions", "elapsed", "inputs", "files",
+            "report_id"}
 #: the same in text files: the report's generation time and id
 VOLATILE_TEXT = (re.compile(r"generated \d{4}-\d\d-\d\d \d\d:\d\d"),
                  re.compile(r'"report_id":\s*"[0-9a-f]+"'))

@@ -316,18 +316,22 @@ def test_apply_relabel_to_unknown_class(noised, tmp_path):
 def test_apply_person_edits_and_partial_manifest(noised, tmp_path):
     dataset, wd, manifest = noised
     keep_id, drop_id = manifest.loc[5, "image_id"], manifest.loc[6, "image_id"]
-    edited = manifest.iloc[5:].copy()  # a partial export: missing rows stay as they are
-    edited.loc[5, ["action", "suggested_label"]] = [" Relabel ", "3"]
+    edited = manifest.iloc[5:].copy()  # a partial export: missing rows refused, or with
+    edited.loc[5, ["action", "suggested_label"]] = [" Relabel ", "3"]  # partial, as decided
     edited.loc[6, "action"] = "drop"
     edited.to_csv(tmp_path / "edited.csv", index=False)
-    result = apply_manifest(tmp_path / "edited.csv", dataset, wd)
+    with pytest.raises(ManifestError, match="has no row for 5 of the"):
+        apply_manifest(tmp_path / "edited.csv", dataset, wd)
+    result = apply_manifest(tmp_path / "edited.csv", dataset, wd, partial=True)
     clean = pd.read_csv(result.path, dtype=str).set_index("image_id")
     assert clean.loc[keep_id, "label"] == "3"
     assert drop_id not in clean.index
-    assert result.not_in_manifest == 5
-    untouched = manifest.loc[:4, "image_id"]  # even those the full manifest would drop
+    assert result.from_workdir == 5 and result.not_in_manifest == 0
+    first = manifest.iloc[:5].set_index("image_id")  # as the work directory's manifest says
+    assert not set(first.index[first["action"] == "drop"]) & set(clean.index)
+    kept = first.index[first["action"].isin(["keep", "review"])]
     raw = pd.read_csv(dataset.labels_file, dtype=str).set_index("image_id")
-    assert (clean.loc[untouched, "label"] == raw.loc[untouched, "label"]).all()
+    assert (clean.loc[kept, "label"] == raw.loc[kept, "label"]).all()
 
 
 # -- the CLI ------------------------------------------------------------------------------------
@@ -398,9 +402,9 @@ def test_cli_help(cli):
         ("noise", "Find wrong labels with cleanlab; write manifest.csv, clean.csv and "
                   "summary.json.",
          {"--oof", "--logits", "--ensemble", "--oof-id-col", "--filter-by", "--rank-by",
-          "--relabel-threshold", "--review-threshold", "--ignore-duplicates"}),
+          "--relabel-threshold", "--review-threshold", "--ignore-duplicates", "--wait"}),
         ("apply", "Write clean.csv from an edited manifest: drops removed, relabels applied.",
-         {"--manifest", "--out"}),
+         {"--manifest", "--out", "--partial"}),
     ):
         result = cli(name, "--help")
         assert result.exit_code == 0

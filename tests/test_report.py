@@ -213,7 +213,7 @@ def test_cli_report_errors(cli, tmp_path):
     assert result.stderr == (f"Error: {tmp_path / 'empty' / 'index.csv'} does not exist; "
                              "run 'labelclean scan' first\n")
     (tmp_path / "names.json").write_text("[1, 2]")
-    result = cli("report", "--images", "imgs", "--workdir", tmp_path, "--class-names",
+    result = cli("report", "--images", "imgs", "--workdir", tmp_path / "empty", "--class-names",
                  "names.json")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: class names file names.json must hold a JSON object")

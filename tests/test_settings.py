@@ -67,7 +67,7 @@ def test_every_stage_has_options_and_every_kind_is_known():
 
 
 #: options of a stage command that are not stage options: the dataset, actions and display
-COMMON = {"--images", "--labels", "--workdir", "--config", "--force", "--help"}
+COMMON = {"--images", "--labels", "--workdir", "--config", "--force", "--wait", "--help"}
 EXTRA = {"dedupe": {"--top"}, "embed": {"--list-models"}, "report": {"--class-names"}}
 
 

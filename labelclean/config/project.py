@@ -26,6 +26,7 @@ from typing import Any
 
 from labelclean.config.settings import check_project_tables
 from labelclean.errors import ConfigError, NoDatasetError
+from labelclean.io.guard import check_workdir
 from labelclean.io.workdir import write_text
 
 if sys.version_info >= (3, 11):
@@ -100,11 +101,7 @@ def read_project(config: str | Path | None = None, *, schema: Mapping[str, type]
     config_path = Path(config) if explicit else Path(PROJECT_FILE)
     data: dict[str, Any] = {}
     if config_path.exists():
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"project file {config_path} is not valid TOML ({exc}); "
-                              "fix it or run 'labelclean init' again") from None
+        data = _read_toml(config_path)
     elif explicit:
         raise ConfigError(f"project file {config_path} does not exist; "
                           "run 'labelclean init --images DIR' to create one")
@@ -123,8 +120,27 @@ def read_project(config: str | Path | None = None, *, schema: Mapping[str, type]
         wd = Path(workdir)
     else:
         wd = _resolve(base, ds.get("workdir")) or Path(DEFAULT_WORKDIR)
+    check_workdir(wd, images=spec.images, labels=spec.labels)
     return Project(dataset=spec, workdir=wd, stages=stages,
                    config_path=config_path if config_path.exists() else None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The tables of the project file ``path``; anything but a UTF-8 TOML file is an error."""
+    fix = "fix it or run 'labelclean init' again"
+    if path.is_dir():
+        raise ConfigError(f"project file {path} is a folder; pass the labelclean.toml file "
+                          f"(e.g. {path / PROJECT_FILE})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"project file {path} is not UTF-8 text (byte {exc.start}: "
+                          f"{exc.reason}); expected a labelclean.toml; {fix}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"project file {path} is not valid TOML ({exc}); {fix}") from None
+    except OSError as exc:
+        raise ConfigError(f"project file {path} cannot be read ({exc.strerror or exc}); "
+                          f"{fix}") from None
 
 
 def write_project(path: str | Path, spec: DatasetSpec, workdir: str | Path,

@@ -37,7 +37,6 @@ from labelclean.io.workdir import (
     INDEX,
     THUMBS,
     Workdir,
-    file_fingerprint,
     fingerprint,
 )
 from labelclean.progress import ProgressFn
@@ -63,10 +62,11 @@ def dedupe_workdir(workdir: str | Path, *, options: DedupeOptions | None = None,
     opts = replace(opts, methods=methods)
     hashes = _read_hashes(wd, opts) if "hash" in methods else None
     params = {**options_dict(opts), "embeddings": meta.get("model")}
-    emb_file = meta.get("_path")
+    emb_file = meta.get("_path")  # work-directory names: a moved work directory is reused
     inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(HASHES),
                          wd.output_fingerprint(THUMBS),
-                         file_fingerprint(emb_file))
+                         wd.output_fingerprint(emb_file.relative_to(wd.root))
+                         if emb_file is not None else None)
     if not force and wd.is_fresh("dedupe", params, inputs):
         record = wd.read_record("dedupe") or {}
         return DuplicatesResult(table=read_duplicates(wd.root, typed=True), pairs=pd.DataFrame(),

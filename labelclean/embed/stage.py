@@ -24,7 +24,14 @@ from labelclean.arrays import l2_normalize
 from labelclean.errors import ConfigError
 from labelclean.io.formats import images_root as scanned_images_root
 from labelclean.io.formats import read_index
-from labelclean.io.workdir import Workdir, write_json
+from labelclean.io.workdir import (
+    Workdir,
+    check_free_space,
+    new_temporary,
+    publish,
+    reserve_space,
+    write_json,
+)
 from labelclean.models.backbones import DEFAULT_BACKBONE, Encoder, build_encoder
 from labelclean.models.embeddings import embeddings_paths, ids_sha256, read_meta
 from labelclean.progress import ProgressFn, report
@@ -258,7 +265,7 @@ def _checkpoint(array: np.ndarray, meta: dict, meta_path: Path, completed: int) 
         array.flush()
     meta["completed"] = int(completed)
     meta["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json(meta, meta_path)
+    write_json(meta, meta_path, now=True)  # progress of the resumable memmap: at once
 
 
 def _settings(encoder: Encoder, ids: list, normalize: bool, dtype: str) -> dict[str, Any]:
@@ -289,18 +296,42 @@ def _open_store(npy: Path, meta_path: Path, meta: dict,
         except (OSError, ValueError):
             array = None
         if array is not None and array.shape == shape and array.dtype == dtype:
+            if meta["n"]:
+                reserve_space(npy, npy)  # a file an older version left sparse
             completed = min(int(old.get("completed", 0)), meta["n"])
             meta["completed"] = completed
             meta["unreadable"] = [u for u in old.get("unreadable", []) if u["row"] < completed]
             return array, meta, completed
-    meta_path.unlink(missing_ok=True)  # never leave a json describing the old rows
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    if meta["n"] == 0:
-        np.save(npy, np.zeros(shape, dtype=dtype))
-        array = np.zeros(shape, dtype=dtype)
+    _check_room(npy, shape, dtype)
+    tmp, array = _new_store(npy, shape, dtype)
+    meta_path.unlink(missing_ok=True)  # never leave a json describing other rows
+    if tmp is None:
+        np.save(npy, array)
     else:
-        array = np.lib.format.open_memmap(npy, mode="w+", dtype=dtype, shape=shape)
+        publish(tmp, npy, now=True)  # the memmap follows its file
     _checkpoint(array, meta, meta_path, 0)
     return array, meta, 0
+
+
+def _new_store(npy: Path, shape: tuple[int, int], dtype: np.dtype
+               ) -> tuple[Path | None, np.ndarray]:
+    """(temporary file, memmap of it) for a new ``npy`` with every block reserved, so
+    that a disk that fills while it is written cannot kill the process ("Bus error"); a
+    disk too full for it leaves the old file as it was. No rows: (None, an array)."""
+    if not shape[0]:
+        return None, np.zeros(shape, dtype=dtype)
+    tmp = new_temporary(npy)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        reserve_space(tmp, npy)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, array
+
+
+def _check_room(npy: Path, shape: tuple[int, int], dtype: np.dtype) -> None:
+    """The disk must hold the new file beside the old one (replaced once it is made)."""
+    check_free_space(npy, int(np.prod(shape)) * dtype.itemsize + 128)
 
 

@@ -7,20 +7,17 @@ in the labels file's own type (ints stay ints, strings stay strings).
 
 from __future__ import annotations
 
-import csv
+import errno
 import json
 import os
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from labelclean.errors import ConfigError, LabelsFileError
+from labelclean.io.labelsfile import label_values, parse_labels, read_labels_table
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif",
@@ -28,8 +25,13 @@ IMAGE_EXTENSIONS = frozenset({
 })
 MISSING = "missing file"
 OUTSIDE = "outside images root"
-_DELIMITERS = [",", "\t", ";", "|"]
-_INT_RE = re.compile(r"^-?(0|[1-9][0-9]*)$")
+SYMLINK_LOOP = "symlink loop"
+DANGLING = "dangling symlink"
+#: A Windows absolute path (``C:\\x``, ``C:/x``, ``\\\\server\\x``): outside the images root.
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+
+__all__ = ["Dataset", "ImageRecord", "load_dataset", "parse_labels", "read_labels_table",
+           "sort_classes", "load_class_names", "list_image_files", "is_inside"]
 
 
 @dataclass
@@ -37,7 +39,8 @@ class ImageRecord:
     """One image of the dataset.
 
     ``path`` is relative to the images root (POSIX separators); ``problem`` is set when
-    the file must not or cannot be opened (``missing file``, ``outside images root``).
+    the file must not or cannot be opened (``missing file``, ``outside images root``,
+    ``symlink loop``, ``dangling symlink``).
     """
 
     image_id: str
@@ -63,24 +66,21 @@ class Dataset:
     def has_labels(self) -> bool:
         return bool(self.classes)
 
+    @property
+    def unlabeled(self) -> int:
+        """How many images have no label (not listed, or ``NaN``/``NA``/empty)."""
+        return sum(r.label is None for r in self.records)
+
+    @property
+    def missing(self) -> int:
+        """How many images the labels file lists that are not on disk."""
+        return sum(r.problem == MISSING for r in self.records)
+
     def abspath(self, record: ImageRecord) -> Path:
         return self.root / record.path
 
     def __len__(self) -> int:
         return len(self.records)
-
-
-def parse_labels(values: Iterable[Any]) -> list[Any]:
-    """Turn label strings into labels: ints when every non-empty value is a plain integer.
-
-    Empty strings and missing values become ``None`` (unlabeled). ``"03"`` is not a plain
-    integer, so a column holding it stays strings and round-trips unchanged.
-    """
-    raw = ["" if v is None or (isinstance(v, float) and v != v) else str(v).strip()
-           for v in values]
-    present = [v for v in raw if v != ""]
-    as_int = bool(present) and all(_INT_RE.match(v) for v in present)
-    return [None if v == "" else (int(v) if as_int else v) for v in raw]
 
 
 def sort_classes(labels: Iterable[Any]) -> list[Any]:
@@ -109,93 +109,22 @@ def load_class_names(path: str | Path | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-# -- reading the labels file ------------------------------------------------------------
-
-def sniff_delimiter(header: str) -> str | None:
-    """The delimiter of a CSV header line: the most frequent of ``,``, tab, ``;`` and ``|``
-    (``,`` on a tie), or None when the line holds none of them."""
-    counts = {d: header.count(d) for d in _DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else None
-
-
-def _detect_delimiter(path: Path, header: str) -> str:
-    best = sniff_delimiter(header)
-    if best is None:
-        raise LabelsFileError(
-            f"labels file {path}: cannot detect the delimiter: the header line {header!r} "
-            "has no ',', tab, ';' or '|' between column names; save it as CSV")
-    return best
-
-
-def read_labels_table(path: str | Path, id_col: str, label_col: str | None,
-                      path_col: str | None = None) -> pd.DataFrame:
-    """Read a labels file as a table of strings, checking the columns and ids.
-
-    Returns the file's own columns, every cell a string (so it can be written back
-    unchanged as ``clean.csv``).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise LabelsFileError(f"labels file {path} does not exist; pass `labels` FILE")
-    if path.is_dir():
-        raise LabelsFileError(f"labels file {path} is a folder; pass the CSV file itself")
-    text_head = path.read_bytes()[:65536].decode("utf-8-sig", errors="replace")
-    if not text_head.strip():
-        raise LabelsFileError(f"labels file {path} is empty; expected a header line such "
-                              f"as '{id_col},{label_col or 'label'}' and one row per image")
-    header = text_head.lstrip().splitlines()[0]
-    delimiter = _detect_delimiter(path, header) if (
-        header.strip() not in (id_col, path_col)) else ","
-    try:
-        # index_col=False: a trailing delimiter on every row (a common spreadsheet export)
-        # must not turn the first column into the index and shift the others
-        with warnings.catch_warnings():  # ragged rows are read right; no need to warn
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            table = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False,
-                                encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL,
-                                index_col=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"labels file {path} cannot be parsed: "
-                              f"{str(exc).strip()}") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    columns = ", ".join(table.columns)
-    key_col = path_col or id_col
-    for col, key in ((id_col, "id_col"), (path_col, "path_col"), (label_col, "label_col")):
-        if col and col not in table.columns:
-            raise LabelsFileError(f"labels file {path} has no column '{col}' "
-                                  f"(columns: {columns}); pass `{key}` NAME")
-    if table.empty:
-        raise LabelsFileError(f"labels file {path} has a header but no rows")
-    keys = table[key_col].str.strip()
-    blank = keys == ""
-    if blank.any():
-        row = int(blank.to_numpy().nonzero()[0][0]) + 2
-        raise LabelsFileError(f"labels file {path}: row {row} has an empty '{key_col}'")
-    dup = keys.duplicated(keep=False)
-    if dup.any():
-        first = keys[dup].iloc[0]
-        rows = [int(i) + 2 for i in np.flatnonzero((keys == first).to_numpy())[:3]]
-        raise LabelsFileError(
-            f"labels file {path}: image id '{first}' appears {int((keys == first).sum())} times "
-            f"(rows {', '.join(map(str, rows))}); each image must have exactly one row")
-    return table
-
-
 # -- walking the images folder ----------------------------------------------------------
 
 def list_image_files(root: Path, exclude: Iterable[Path] = ()) -> list[str]:
     """Every image file under ``root`` (nested folders too), as sorted relative POSIX paths.
 
     Hidden files and folders (starting with '.') and the ``exclude`` folders are skipped;
-    symbolic links to folders are not followed.
+    symbolic links to folders are not followed (so a folder loop cannot trap the walk); a
+    file symlink is listed even when it loops or dangles (:func:`file_problem` says why).
     """
     excluded = {Path(p).resolve() for p in exclude}
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and (here / d).resolve() not in excluded)
+                             and (os.path.islink(here / d) or
+                                  (here / d).resolve() not in excluded))
         for name in filenames:
             if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
@@ -208,29 +137,62 @@ def is_inside(root: Path, candidate: Path) -> bool:
     try:
         candidate.resolve().relative_to(root.resolve())
         return True
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (< 3.13)
         return False
 
 
-def _walked_inside(root: Path, rel: str) -> bool:
-    """Whether a file found by walking ``root`` lies inside it.
+def file_problem(root: Path, path: Path) -> str | None:
+    """Why ``path`` must not or cannot be opened as an image of ``root``, or None.
 
-    The walk does not follow symlinked folders, so such a file is inside unless it is
-    itself a symlink pointing out: one ``lstat``, not a full path resolution, per file.
+    ``symlink loop``, ``dangling symlink``, ``missing file``, ``outside images root`` (a
+    symlink, or a folder on the way, pointing out); other errors (permissions) are left to
+    the scan, which records them.
+    """
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return SYMLINK_LOOP
+        if os.path.islink(path):
+            return DANGLING
+        return MISSING if exc.errno in (errno.ENOENT, errno.ENOTDIR) else None
+    if os.path.isdir(path):
+        return MISSING
+    return None if is_inside(root, path) else OUTSIDE
+
+
+def _walked_problem(root: Path, rel: str) -> str | None:
+    """:func:`file_problem` of a file found by walking ``root``.
+
+    The walk does not follow symlinked folders, so such a file is fine unless it is
+    itself a symlink (that loops, dangles or points out): one ``lstat`` per file.
     """
     path = root / rel
-    return not os.path.islink(path) or is_inside(root, path)
+    return file_problem(root, path) if os.path.islink(path) else None
+
+
+def _given_path(root: Path, given: str, walked: set[str]) -> str:
+    """A path of the labels file with Windows separators read as folder separators
+    (``train\\img1.jpg``), unless a file has that very name."""
+    if ("\\" not in given or given in walked or _WINDOWS_ABSOLUTE.match(given)
+            or os.path.lexists(root / given)):
+        return given
+    return given.replace("\\", "/")
 
 
 def _safe_relative(root: Path, given: str, walked: set[str]) -> tuple[str, str | None]:
-    """Map a path from the labels file to (relative path, problem)."""
+    """Map a path from the labels file to (relative path, problem): absolute paths and
+    ``..`` out of the root are outside it; a walked file gets :func:`_walked_problem`; any
+    other file is checked by :func:`file_problem` once found."""
     p = Path(given)
-    if p.is_absolute():
+    if p.is_absolute() or _WINDOWS_ABSOLUTE.match(given):
         return given, OUTSIDE
-    if ".." not in p.parts and p.as_posix() in walked:
-        return (p.as_posix(), None) if _walked_inside(root, p.as_posix()) else (given, OUTSIDE)
-    if not is_inside(root, root / p):
-        return given, OUTSIDE
+    if ".." in p.parts:
+        if os.path.normpath(given).split(os.sep)[0] == "..":
+            return given, OUTSIDE
+        return p.as_posix(), None
+    if p.as_posix() in walked:
+        return p.as_posix(), _walked_problem(root, p.as_posix())
     return p.as_posix(), None
 
 
@@ -257,40 +219,71 @@ def _from_folder(root: Path, files: list[str]) -> Dataset:
     # folder names parsed like a labels column: '0'..'9' become ints, as index.csv reads back
     labels = parse_labels(f.split("/", 1)[0] if "/" in f else None for f in files)
     kind = "imagefolder" if any(lbl is not None for lbl in labels) else "unlabeled"
-    records = [ImageRecord(image_id=f, path=f, label=lbl,
-                           problem=None if _walked_inside(root, f) else OUTSIDE)
+    records = [ImageRecord(image_id=f, path=f, label=lbl, problem=_walked_problem(root, f))
                for f, lbl in zip(files, labels)]
     return Dataset(root=root, records=records, kind=kind, classes=sort_classes(labels))
+
+
+class _Locator:
+    """Finds the file each labels-file row names: as given, or by its id without extension."""
+
+    def __init__(self, root: Path, files: list[str], labels_file: Path):
+        self.root, self.on_disk, self.labels_file = root, set(files), labels_file
+        self.by_stem: dict[str, list[str]] = {}
+        for f in files:
+            self.by_stem.setdefault(f.rsplit(".", 1)[0], []).append(f)
+        self.rows: dict[str, tuple[int, str]] = {}  # found file -> (row, id) that named it
+
+    def locate(self, row: int, image_id: str, given: str) -> tuple[str, str | None]:
+        """(relative path, problem) of the file named by labels-file ``row``."""
+        rel, problem = _safe_relative(self.root, _given_path(self.root, given, self.on_disk),
+                                      self.on_disk)
+        if problem is not None or rel in self.on_disk:
+            return self._claim(rel, problem, row, image_id)
+        path = self.root / rel
+        if not (os.path.isfile(path) or os.path.islink(path)):
+            rel = self._by_stem(rel, row, image_id)
+        if rel in self.on_disk:
+            return self._claim(rel, _walked_problem(self.root, rel), row, image_id)
+        return self._claim(rel, file_problem(self.root, self.root / rel), row, image_id)
+
+    def _by_stem(self, rel: str, row: int, image_id: str) -> str:
+        found = self.by_stem.get(rel, [])
+        if len(found) > 1:
+            raise LabelsFileError(
+                f"labels file {self.labels_file}: row {row} names image '{image_id}', which "
+                f"matches {len(found)} files ({', '.join(found[:3])}); write the id with its "
+                "extension")
+        return found[0] if found else rel
+
+    def _claim(self, rel: str, problem: str | None, row: int,
+               image_id: str) -> tuple[str, str | None]:
+        if problem != MISSING and rel in self.rows:
+            first_row, first_id = self.rows[rel]
+            raise LabelsFileError(
+                f"labels file {self.labels_file}: image {rel} is listed twice, as "
+                f"'{first_id}' (row {first_row}) and '{image_id}' (row {row}); each image "
+                "must have exactly one row: remove one of them")
+        self.rows.setdefault(rel, (row, image_id))
+        return rel, problem
 
 
 def _from_labels_file(root: Path, files: list[str], labels_file: Path, id_col: str,
                       label_col: str, path_col: str | None) -> Dataset:
     table = read_labels_table(labels_file, id_col, label_col, path_col)
-    on_disk = set(files)
-    by_stem: dict[str, str] = {}
-    for f in files:
-        by_stem.setdefault(f.rsplit(".", 1)[0], f)
-    label_values = parse_labels(table[label_col])
+    locator = _Locator(root, files, labels_file)
+    labels = label_values(table[label_col])
     ids = table[id_col].str.strip().tolist()
     given_paths = table[path_col].str.strip().tolist() if path_col else ids
-    records, used = [], set()
-    for image_id, given, label in zip(ids, given_paths, label_values):
-        rel, problem = _safe_relative(root, given, on_disk)
-        if problem is None:
-            if rel not in on_disk and not (root / rel).is_file():
-                rel = by_stem.get(rel, rel)
-            if rel not in on_disk and not (root / rel).is_file():
-                problem = MISSING
-            elif not (_walked_inside(root, rel) if rel in on_disk
-                      else is_inside(root, root / rel)):
-                problem = OUTSIDE
-        used.add(rel)
+    records = []
+    for row, (image_id, given, label) in enumerate(zip(ids, given_paths, labels), start=2):
+        rel, problem = locator.locate(row, image_id, given)
         records.append(ImageRecord(image_id=image_id, path=rel, label=label, problem=problem))
     listed_ids = set(ids)
     for f in files:
-        if f not in used and f not in listed_ids:
+        if f not in locator.rows and f not in listed_ids:
             records.append(ImageRecord(image_id=f, path=f, label=None,
-                                       problem=None if _walked_inside(root, f) else OUTSIDE))
-    return Dataset(root=root, records=records, kind="csv", classes=sort_classes(label_values),
+                                       problem=_walked_problem(root, f)))
+    return Dataset(root=root, records=records, kind="csv", classes=sort_classes(labels),
                    labels_file=labels_file, id_col=id_col, label_col=label_col,
                    path_col=path_col)

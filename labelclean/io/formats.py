@@ -54,6 +54,7 @@ from labelclean.io.workdir import (
     THUMBS,
     Workdir,
     atomic_path,
+    check_free_space,
     write_csv,
     write_csv_fast,
     write_json,
@@ -167,8 +168,9 @@ def read_thumbs(workdir: Source) -> np.ndarray:
 
 
 def write_thumbs(thumbs: np.ndarray, workdir: Source) -> Path:
-    """Write ``thumbs.npy``, atomically."""
+    """Write ``thumbs.npy``, atomically (first checking that the disk can hold it)."""
     target = Path(workdir) / THUMBS
+    check_free_space(target, thumbs.nbytes + 128)
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, thumbs)

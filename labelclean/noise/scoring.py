@@ -7,11 +7,14 @@ registries: :func:`list_filters` and :func:`list_rankers` name the valid values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from labelclean.errors import RegistryError
+from labelclean.noise.matrices import DENSE_CLASSES
 from labelclean.noise.options import DEFAULTS
 
 FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
@@ -45,15 +48,20 @@ class LabelScores:
 
     ``is_issue`` (N,) bool; ``quality`` (N,) in [0, 1], lower is worse; ``confident_joint``
     (K, K) calibrated counts, rows = given label, columns = true label; ``noise_matrix``
-    (K, K) P(given = i | true = j); ``noise_rate`` (K,) estimated fraction of the images
-    given each label whose label is wrong, 1 - P(true = c | given = c).
+    (K, K) P(given = i | true = j), or None above
+    :data:`~labelclean.noise.matrices.DENSE_CLASSES` classes (then
+    :func:`~labelclean.noise.matrices.noise_matrix_cells` gives its nonzero cells);
+    ``noise_rate`` (K,) estimated fraction of the images given each label whose label is
+    wrong, 1 - P(true = c | given = c); ``few_examples``: the classes cleanlab warned have
+    too few images to flag every wrong label in them (their labels are never flagged).
     """
 
     is_issue: np.ndarray
     quality: np.ndarray
     confident_joint: np.ndarray
-    noise_matrix: np.ndarray
+    noise_matrix: np.ndarray | None
     noise_rate: np.ndarray
+    few_examples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFAULT_FILTER,
@@ -74,16 +82,52 @@ def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFA
         import os
 
         n_jobs = 1 if len(labels) < 100_000 else (os.cpu_count() or 1)
-    joint = compute_confident_joint(labels, probs)
-    extra = {"confident_joint": joint} if filter_by in _CONFIDENT_JOINT_FILTERS else {}
-    is_issue = find_label_issues(labels, probs, filter_by=filter_by, n_jobs=n_jobs, **extra)
-    quality = np.clip(get_label_quality_scores(labels, probs, method=rank_by), 0.0, 1.0)
-    _, noise_matrix, _ = estimate_latent(joint, labels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        joint = compute_confident_joint(labels, probs)
+        extra = {"confident_joint": joint} if filter_by in _CONFIDENT_JOINT_FILTERS else {}
+        is_issue = find_label_issues(labels, probs, filter_by=filter_by, n_jobs=n_jobs,
+                                     **extra)
+        _release_cleanlab_copies()
+        quality = np.clip(get_label_quality_scores(labels, probs, method=rank_by), 0.0, 1.0)
+        noise_matrix = (estimate_latent(joint, labels)[1] if len(joint) <= DENSE_CLASSES
+                        else None)
     given_counts = np.clip(joint.sum(axis=1), 1e-12, None)
     noise_rate = 1.0 - np.diag(joint) / given_counts
+    noise_rate[joint.sum(axis=1) == 0] = 0.0  # a class no scored image is given: none wrong
     return LabelScores(is_issue=np.asarray(is_issue, dtype=bool), quality=quality,
                        confident_joint=joint, noise_matrix=noise_matrix,
-                       noise_rate=np.clip(noise_rate, 0.0, 1.0))
+                       noise_rate=np.clip(noise_rate, 0.0, 1.0),
+                       few_examples=_few_example_classes(caught))
+
+
+#: Warnings of cleanlab's helpers that say nothing to a user (one class in a confusion matrix).
+_QUIET = ("A single label was found in 'y_true' and 'y_pred'",)
+_FEW_EXAMPLES = re.compile(r"May not flag all label issues in class: (\d+)")
+
+
+def _few_example_classes(caught: list) -> np.ndarray:
+    """The classes of cleanlab's per-class "too few examples" warnings (one for each of
+    thousands of classes: gathered into one line by the caller); other warnings are
+    passed on."""
+    found = []
+    for w in caught:
+        match = _FEW_EXAMPLES.match(str(w.message))
+        if match:
+            found.append(int(match.group(1)))
+        elif not str(w.message).startswith(_QUIET):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return np.unique(np.asarray(found, dtype=np.int64))
+
+
+def _release_cleanlab_copies() -> None:
+    """Drop the per-class copy of the probabilities (N x K in all) that
+    ``cleanlab.filter.find_label_issues`` leaves in module globals."""
+    import cleanlab.filter
+
+    for name in ("pred_probs_by_class", "prune_count_matrix_cols"):
+        if hasattr(cleanlab.filter, name):
+            setattr(cleanlab.filter, name, None)
 
 
 @dataclass
@@ -117,7 +161,8 @@ def score_images(probs: np.ndarray, given: np.ndarray, readable: np.ndarray,
     out = ImageScores(scored, np.zeros(n, bool), np.full(n, np.nan), np.full(n, -1),
                       np.zeros(n))
     if scored.any():
-        out.scores = score_labels(given[scored], probs[scored], **methods)
+        picked = probs if scored.all() else probs[scored]  # no N x K copy when all scored
+        out.scores = score_labels(given[scored], picked, **methods)
         out.is_issue[scored] = out.scores.is_issue
         out.quality[scored] = out.scores.quality
         out.best[scored] = probs[scored].argmax(axis=1)

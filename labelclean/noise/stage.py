@@ -25,11 +25,22 @@ from labelclean.io.formats import (
     MANIFEST_COLUMNS,
     labeled_mask,
     manifest_counts,
-    oof_table,
     read_duplicates,
-    read_index,
+)
+from labelclean.noise.caveats import (
+    chance_line,
+    few_examples_line,
+    needs_no_prediction,
+    unpredicted_line,
 )
 from labelclean.noise.decide import decide, label_rejected, reasons, suggested_class
+from labelclean.noise.inputs import (  # noqa: F401 (part of this module's API)
+    images_frame,
+    no_oof_message,
+    scored_oof_table,
+    versions,
+    write_scored_oof,
+)
 from labelclean.noise.options import DEFAULTS
 from labelclean.noise.scoring import (
     ImageScores,
@@ -87,16 +98,22 @@ class NoiseResult:
 
     def summary(self, versions: dict[str, str] | None = None) -> dict[str, Any]:
         """The ``summary.json`` document."""
+        from labelclean.noise.matrices import matrix_document, noise_matrix_cells
+
         s = self.scores
         classes = [_plain(c) for c in self.classes]
+        whole = s is not None and s.noise_matrix is not None  # else: the largest cells
+        joint = None if s is None or whole else np.nonzero(s.confident_joint)
         return {
             "counts": self.counts(),
             "noise_rate_per_class": ({str(c): round(float(r), 6) for c, r in
                                       zip(self.classes, s.noise_rate)} if s else {}),
-            "noise_matrix": {"classes": classes,
-                             "matrix": np.round(s.noise_matrix, 6).tolist() if s else []},
-            "confident_joint": {"classes": classes,
-                                "matrix": np.round(s.confident_joint, 3).tolist() if s else []},
+            "noise_matrix": matrix_document(
+                classes, None if joint is None else noise_matrix_cells(s.confident_joint),
+                s.noise_matrix if whole else None, 6),
+            "confident_joint": matrix_document(
+                classes, None if joint is None else (*joint, s.confident_joint[joint]),
+                s.confident_joint if whole else None, 3),
             "n_label_issues": self.n_label_issues,
             "parameters": self.parameters,
             "versions": versions or {},
@@ -146,12 +163,15 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
     groups = _groups(rows, probs, image.scored, given, duplicates, relabel_threshold)
     findings = _findings(readable, image, groups, given, relabel_threshold, review_threshold)
     table = _table(rows, classes, image, groups, findings)
+    notes = [few_examples_line(image.scores.few_examples, classes) if image.scores else None,
+             chance_line(image.best[image.scored], given[image.scored],
+                         table["action"].to_numpy()[image.scored], len(classes))]
     params = {"filter_by": filter_by, "rank_by": rank_by,
               "relabel_threshold": relabel_threshold, "review_threshold": review_threshold,
               "n_images": len(rows), "n_scored": int(image.scored.sum()),
               "n_classes": len(classes)}
     return NoiseResult(table=table, classes=list(classes), scores=image.scores,
-                       parameters=params)
+                       parameters=params, warnings=[n for n in notes if n])
 
 
 def _check_thresholds(relabel: float, review: float) -> None:
@@ -167,7 +187,8 @@ def _labeled(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any]
     """The labeled rows of ``index``, their probabilities (M, K) and given class indices (M,)."""
     labeled = labeled_mask(index)
     rows = index.loc[labeled].reset_index(drop=True)
-    probs = np.asarray(oof_probs, dtype=np.float64)[labeled]
+    probs = np.asarray(oof_probs, dtype=np.float64)
+    probs = probs if labeled.all() else probs[labeled]  # no N x K copy when all labeled
     position = {c: i for i, c in enumerate(classes)}
     given = rows["label"].map(position)
     if given.isna().any():
@@ -263,62 +284,6 @@ class NoiseRun:
     warnings: list[str] = field(default_factory=list)
 
 
-def no_oof_message(workdir: Any) -> str:
-    return (f"no out-of-fold predictions: {workdir}/oof.csv does not exist; make one with "
-            "'labelclean oof', or bring your own: set oof (CSV or Parquet with "
-            "image_id and one probability column per class, or a .npy (N, K) in "
-            "labels-file order)")
-
-
-def scored_oof_table(frame: pd.DataFrame, probs: np.ndarray,
-                     classes: Sequence[Any]) -> pd.DataFrame:
-    """The probabilities the noise stage scored, as an ``oof.csv`` table.
-
-    ``frame`` holds the labeled images (``image_id, label, readable``), ``probs`` (M, K)
-    their probabilities in the same order. Rows of unreadable images, or without finite
-    probabilities, are left out; ``fold`` is empty (the files read need not have one).
-    """
-    keep = frame["readable"].to_numpy(bool) & np.isfinite(probs).all(axis=1)
-    return oof_table(frame["image_id"].to_numpy(object)[keep],
-                     frame["label"].to_numpy(object)[keep], None, probs[keep], list(classes))
-
-
-def images_frame(dataset: Any, workdir: Any) -> tuple[pd.DataFrame, list[str]]:
-    """The labeled images, labels-file order: ``image_id, path, label, readable, error``.
-
-    Readability comes from ``index.csv`` when the scan has run; without it every file that
-    exists counts as readable (and a warning says so).
-    """
-    from labelclean.io.workdir import INDEX
-
-    recs = [r for r in dataset.records if r.label is not None]
-    frame = pd.DataFrame({"image_id": [r.image_id for r in recs],
-                          "path": [r.path for r in recs],
-                          "label": pd.Series([r.label for r in recs], dtype=object),
-                          "readable": [r.problem is None for r in recs],
-                          "error": [r.problem or "" for r in recs]})
-    path = workdir / INDEX
-    if not path.exists():
-        return frame, [(f"{path} does not exist: unreadable files were not checked; run "
-                        "'labelclean scan' first to drop them")]
-    index = read_index(workdir).drop_duplicates("image_id").set_index("image_id")
-    known = frame["image_id"].isin(index.index).to_numpy()
-    ids = frame.loc[known, "image_id"]
-    frame.loc[known, "readable"] = index["readable"].reindex(ids).to_numpy(bool)
-    frame.loc[known, "error"] = index["error"].reindex(ids).to_numpy(object)
-    return frame, []
-
-
-def versions() -> dict[str, str]:
-    import cleanlab
-    import numpy
-
-    from labelclean import __version__
-
-    return {"labelclean": __version__, "cleanlab": cleanlab.__version__,
-            "numpy": numpy.__version__, "pandas": pd.__version__}
-
-
 def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None, *,
               logits: bool = False, ensemble: str = "mean", oof_id_col: str | None = None,
               use_duplicates: bool = True, n_jobs: int | None = None, **decide: Any
@@ -334,7 +299,7 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     from pathlib import Path
 
     from labelclean.errors import MissingStageError
-    from labelclean.io.formats import write_manifest, write_oof, write_summary
+    from labelclean.io.formats import write_manifest, write_summary
     from labelclean.io.workdir import CLEAN, MANIFEST, OOF, OOF_SCORED, SUMMARY, Workdir, write_csv
     from labelclean.noise.manifest import as_text, clean_table, labels_table_of
 
@@ -348,13 +313,12 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
     result, frame, oof = _decide_from_files(
         wd.root, dataset, paths, logits=logits, ensemble=ensemble, oof_id_col=oof_id_col,
         use_duplicates=use_duplicates, n_jobs=n_jobs, **decide)
-    text = as_text(result.manifest)
+    text, summary = as_text(result.manifest), result.summary(versions())
+    clean = clean_table(labels, text)  # all made before anything is written
     wd.ensure()
-    written = (write_manifest(text, wd.root),
-               write_csv(clean_table(labels, text), wd.path(CLEAN)),
-               write_summary(result.summary(versions()), wd.root))
-    write_oof(scored_oof_table(frame, oof.probs, dataset.classes), wd.path(OOF_SCORED),
-              fast=True)
+    written = (write_manifest(text, wd.root), write_csv(clean, wd.path(CLEAN)),
+               write_summary(summary, wd.root))
+    write_scored_oof(frame, oof.probs, dataset.classes, wd.path(OOF_SCORED))
     wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
     return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)
 
@@ -368,13 +332,15 @@ def _decide_from_files(root: Any, dataset: Any, paths: list[Any], *, logits: boo
     frame, warnings = images_frame(dataset, root)
     position = {c: i for i, c in enumerate(dataset.classes)}
     given = frame["label"].map(position).to_numpy(np.int64)
-    oof = load_oof(paths, dataset.classes, frame["image_id"].to_numpy(object), given,
-                   frame["readable"].to_numpy(bool), id_col=oof_id_col,
+    readable, ids = frame["readable"].to_numpy(bool), frame["image_id"].to_numpy(object)
+    lone = needs_no_prediction(given, readable)
+    oof = load_oof(paths, dataset.classes, ids, given, readable & ~lone, id_col=oof_id_col,
                    label_col=dataset.label_col, logits=logits, ensemble=ensemble)
+    warnings.append(unpredicted_line(ids, lone, oof.probs))
     duplicates = read_duplicates(root, required=False) if use_duplicates else None
     result = find_noise(frame, oof.probs, dataset.classes, duplicates, n_jobs=n_jobs,
                         **decide)
-    result.warnings = oof.warnings + warnings
+    result.warnings = oof.warnings + [w for w in warnings if w] + result.warnings
     result.parameters.update({
         "oof": [p.name for p in paths], "logits": logits, "ensemble": ensemble,
         "ensemble_weights": [round(w, 6) for w in oof.weights],

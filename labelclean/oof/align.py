@@ -8,6 +8,7 @@ disagrees, predictions too good to be out-of-fold) and combines the files
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from labelclean.errors import OOFError, RegistryError
+from labelclean.io.dataset import IMAGE_EXTENSIONS
 from labelclean.oof.ensemble import ENSEMBLES, combine_oof, list_ensembles
 from labelclean.oof.files import OOFTable, preview, read_oof
 
@@ -51,17 +53,66 @@ def align_oof(table: OOFTable, labeled_ids: Sequence[str], required: np.ndarray)
 
 
 def _aligned_by_id(table: OOFTable, labeled_ids: np.ndarray, k: int) -> np.ndarray:
+    """The rows of ``table`` placed at their images; its ``ids`` become the labels file's
+    own (an id written with or without the file extension finds its image)."""
     import pandas as pd
 
     position = pd.Index(labeled_ids).get_indexer(table.ids)
     extra = position < 0
     if extra.any():
+        position[extra] = _positions_by_stem(table.source, table.ids[extra], labeled_ids)
+        extra = position < 0
+    if extra.any():
         raise OOFError(f"{table.source}: {int(extra.sum()):,} ids are not labeled images of "
                        f"the dataset (first: {preview(table.ids[extra])}); predict on the same "
                        "labels file, or set `oof_id_col` if another column holds the ids")
+    _check_one_row_per_image(table, position, labeled_ids)
+    table.ids = labeled_ids[position]
     aligned = np.full((len(labeled_ids), k), np.nan)
     aligned[position] = table.probs
     return aligned
+
+
+def _stem(image_id: str) -> str | None:
+    """``image_id`` without its image extension (``a.jpg`` -> ``a``), None if it has none."""
+    base, ext = os.path.splitext(image_id)
+    return base if base and ext.lower() in IMAGE_EXTENSIONS else None
+
+
+def _positions_by_stem(source: str, ids: np.ndarray, labeled_ids: np.ndarray) -> np.ndarray:
+    """Positions in ``labeled_ids`` of ``ids`` written with or without the extension the
+    labels file gives them (-1: none); an id matching two labeled images is an error."""
+    exact = {str(v): i for i, v in enumerate(labeled_ids)}
+    by_stem: dict[str, list[int]] = {}
+    for i, v in enumerate(labeled_ids):
+        stem = _stem(str(v))
+        if stem is not None:
+            by_stem.setdefault(stem, []).append(i)
+    found = np.full(len(ids), -1, dtype=np.int64)
+    for j, image_id in enumerate(ids):
+        stem = _stem(str(image_id))
+        hits = [exact[stem]] if stem is not None and stem in exact else by_stem.get(
+            str(image_id), [])
+        if len(hits) > 1:
+            raise OOFError(f"{source}: id '{image_id}' matches {len(hits)} images of the "
+                           f"labels file ({preview(labeled_ids[hits])}); write the ids as "
+                           "the labels file does, with the file extension")
+        if hits:
+            found[j] = hits[0]
+    return found
+
+
+def _check_one_row_per_image(table: OOFTable, position: np.ndarray,
+                             labeled_ids: np.ndarray) -> None:
+    import pandas as pd
+
+    dup = pd.Series(position).duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(position == position[dup][0])
+        both = " and ".join(repr(str(table.ids[r])) for r in rows[:2])
+        raise OOFError(f"{table.source}: ids {both} "
+                       f"both name image '{labeled_ids[position[rows[0]]]}'; keep one row per "
+                       "image (with or without the file extension, not both)")
 
 
 def label_column_warning(table: OOFTable, labeled_ids: Sequence[str],

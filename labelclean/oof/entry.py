@@ -22,7 +22,31 @@ def run(project: Any, options: OOFOptions, *, force: bool = False,
         "oof", result, result.reused, s, seconds=s.get("seconds", 0.0),
         brief=(f"{s['rows']:,} images, {s['folds']} folds from {source}, "
                f"{s['accuracy']:.3f} agreement with the given labels"),
-        describe=lambda: summary_lines(result))
+        describe=lambda: summary_lines(result), warnings=chance_warnings(result))
+
+
+def chance_warnings(run: Any) -> list[str]:
+    """A warning when the OOF agrees with the given labels no better than chance."""
+    from labelclean.oof.result import chance_level, chance_text
+
+    s, labels = run.summary, run.table["label"]
+    counts = labels.value_counts()
+    if len(counts) == 1:
+        return [f"every image in oof.csv has the same label ({counts.index[0]}): no "
+                "prediction can tell a wrong label from a right one, so 'labelclean noise' "
+                "will find none; label images of the other classes too"]
+    chance = chance_level(s["accuracy"], counts.to_numpy())
+    if chance is None:
+        return []
+    fix = ("try more `epochs`, a smaller `lr` or `pretrained` weights"
+           if s["source"] != "embeddings" else
+           "try the embeddings of a pretrained model ('labelclean embed') or another `learner`")
+    return [f"{chance_text(s['accuracy'], chance, len(labels))}; 'labelclean noise' would "
+            f"relabel or drop images on their word: {fix}"]
+
+
+def _classes(n: int) -> str:
+    return f"{n:,} class{'' if n == 1 else 'es'}"
 
 
 def summary_lines(run: Any) -> list[str]:
@@ -30,7 +54,7 @@ def summary_lines(run: Any) -> list[str]:
     how = "unchanged, reused" if run.reused else f"{s['seconds']:.1f} s"
     source = (f"embeddings ({(s.get('embeddings') or {}).get('model')})"
               if s["source"] == "embeddings" else f"training {s['params']['train']['model']}")
-    lines = [f"Out-of-fold probabilities for {s['rows']:,} images, {s['classes']} classes, "
+    lines = [f"Out-of-fold probabilities for {s['rows']:,} images, {_classes(s['classes'])}, "
              f"{s['folds']} folds, from {source} ({how}) -> {run.path}"]
     for fold in s["fold_scores"]:
         note = "  (from checkpoint)" if fold.get("resumed") else ""

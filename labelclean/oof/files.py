@@ -26,7 +26,7 @@ import numpy as np
 
 from labelclean.arrays import softmax
 from labelclean.errors import OOFError
-from labelclean.io.dataset import sniff_delimiter
+from labelclean.io.labelsfile import read_header
 
 #: Names recognised as the id column, in order of preference (after an explicit one).
 ID_COLUMNS = ("image_id", "id", "image", "filename", "file", "path")
@@ -116,13 +116,6 @@ def _read_npy(path: Path, n_classes: int) -> OOFTable:
     return OOFTable(source=_name(path), probs=np.asarray(probs, dtype=np.float64))
 
 
-def _header(path: Path) -> tuple[list[str], str]:
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        line = fh.readline().rstrip("\r\n")
-    delimiter = sniff_delimiter(line) or ","
-    return [c.strip().strip('"') for c in line.split(delimiter)], delimiter
-
-
 def _read_table(path: Path, classes: Sequence[Any], id_col: str | None,
                 label_col: str | None) -> OOFTable:
     source = _name(path)
@@ -136,15 +129,15 @@ def _read_table(path: Path, classes: Sequence[Any], id_col: str | None,
             raise OOFError(f"{source} cannot be read as Parquet ({exc})") from None
         delimiter = ","
     else:
-        columns, delimiter = _header(path)
+        columns, delimiter = read_header(path)
     id_name = _id_column(source, columns, id_col)
     meta = {id_name, label_col, *META_COLUMNS} - {None}
     class_cols = match_class_columns(source, [c for c in columns if c not in meta], classes)
     label_name = next((c for c in (label_col, "label") if c and c in columns and c != id_name),
                       None)
     wanted = [id_name, *( [label_name] if label_name else []), *class_cols]
-    arrow = _read_parquet(path, wanted) if parquet else _read_csv(path, wanted, id_name,
-                                                                  label_name, delimiter)
+    arrow = _read_parquet(path, wanted) if parquet else _read_csv(
+        path, columns, wanted, (id_name, label_name), delimiter)
     ids = _strings(arrow.column(id_name))
     probs = np.column_stack([arrow.column(c).cast("float64").to_numpy(zero_copy_only=False)
                              for c in class_cols]) if len(ids) else np.zeros((0, len(classes)))
@@ -161,18 +154,20 @@ def _strings(column) -> np.ndarray:
     return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _read_csv(path: Path, wanted: list[str], id_name: str, label_name: str | None,
-              delimiter: str):
+def _read_csv(path: Path, columns: list[str], wanted: list[str],
+              text_columns: tuple[str, str | None], delimiter: str):
+    """The ``wanted`` columns of a CSV whose header is ``columns`` (as :func:`read_header`
+    read it: quoted names with delimiters, quotes or newlines, stripped); values may hold
+    newlines too. ``text_columns`` (id, label) are strings, the others float64."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     types = {c: pa.float64() for c in wanted}
-    types[id_name] = pa.string()
-    if label_name:
-        types[label_name] = pa.string()
+    types.update({c: pa.string() for c in text_columns if c})
     try:
         return pacsv.read_csv(
-            path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            path, read_options=pacsv.ReadOptions(column_names=columns, skip_rows_after_names=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=wanted,
                                                  strings_can_be_null=False))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:

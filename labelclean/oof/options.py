@@ -34,9 +34,10 @@ class OOFOptions:
                                            "timm name (default: small_cnn).")
     image_size: int | None = option(None, INT, "Training image side in pixels (default: the "
                                                "model's).")
-    epochs: int = option(10, INT, "Epochs per fold (default: 10).")
-    batch_size: int = option(64, INT, "Batch size (default: 64).")
-    lr: float = option(3e-3, NUMBER, "Peak learning rate of AdamW (default: 0.003).")
+    epochs: int = option(10, INT, "Epochs per fold (default: 10).", low=1)
+    batch_size: int = option(64, INT, "Batch size (default: 64).", low=1)
+    lr: float = option(3e-3, NUMBER, "Peak learning rate of AdamW, above 0 (default: "
+                                      "0.003).", low=0, high=10)
     loss: str = option("label_smoothing", TEXT,
                        f"Training loss: {LOSS_NAMES} (default: label_smoothing).")
     augment: str = option(
@@ -49,4 +50,4 @@ class OOFOptions:
     weights: str | None = option(None, PATH, "Start a timm model from this weights file.")
     device: str = option("auto", TEXT, "auto, cpu, cuda or mps (default: auto).")
     workers: int = option(0, INT, "Image-loading processes when images do not fit in memory "
-                                  "(default: 0).")
+                                  "(default: 0, in this process).", low=0)

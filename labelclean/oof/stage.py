@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from labelclean.errors import ConfigError
+from labelclean.errors import ConfigError, TrainingError
 from labelclean.io.formats import oof_table
 from labelclean.io.workdir import fingerprint
-from labelclean.oof.folds import make_folds
+from labelclean.oof.folds import make_folds, predictable_rows, usable_folds
 from labelclean.oof.learners import oof_from_features
 from labelclean.oof.result import OOFResult
 from labelclean.oof.training import oof_from_training
@@ -237,6 +237,8 @@ def plan_oof(workdir: str | Path, settings: dict[str, Any], *, force: bool = Fal
     train, embeddings_model = _train_config(s), s.get("embeddings")
     wd = Workdir(workdir)
     index, rows, classes, images_root = _labeled_rows(wd.root)
+    rows, codes, lone = _predictable(wd.root, index, rows, classes)
+    n_folds, fewer = usable_folds(codes, s.get("folds", 5))
     source, note = choose_source(wd.root, s.get("from", "auto"), embeddings_model)
     config = _resolved_train_config(train, len(classes)) if source == "train" else None
     learner, calibrate = s.get("learner", "logreg"), not s.get("no_calibrate", False)
@@ -249,13 +251,24 @@ def plan_oof(workdir: str | Path, settings: dict[str, Any], *, force: bool = Fal
                          {k: emb_meta.get(k) for k in EMBEDDING_SETTINGS})
     labeled = index.iloc[rows]
     return OOFPlan(
-        workdir=wd.root, source=source, note=note, ignored=_ignored_note(source, s),
-        n_folds=params["folds"], seed=params["seed"], learner=learner, calibrate=calibrate,
+        workdir=wd.root, source=source, note="; ".join(n for n in (note, lone, fewer) if n),
+        ignored=_ignored_note(source, s), n_folds=n_folds, seed=params["seed"],
+        learner=learner, calibrate=calibrate,
         embeddings_model=embeddings_model, train_config=config, params=params, inputs=inputs,
         embeddings_meta=emb_meta, reusable=not force and wd.is_fresh("oof", params, inputs),
-        discard_checkpoints=force, labeled=labeled, rows=rows,
-        codes=_codes(labeled["label"], classes), classes=classes, images_root=images_root,
-        features=features)
+        discard_checkpoints=force, labeled=labeled, rows=rows, codes=codes, classes=classes,
+        images_root=images_root, features=features)
+
+
+def _predictable(workdir: Path, index, rows: np.ndarray, classes: list
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """(the ``rows`` an out-of-fold model can predict, their class codes, a note on the
+    others): an image alone in its class is left out (:func:`predictable_rows`)."""
+    from labelclean.io.workdir import INDEX
+
+    codes = _codes(index["label"].to_numpy(object)[rows], classes)
+    keep, note = predictable_rows(codes, classes, Path(workdir) / INDEX)
+    return rows[keep], codes[keep], note
 
 
 def compute_oof(plan: OOFPlan, progress: ProgressFn | None = None) -> OOFResult:
@@ -274,6 +287,11 @@ def compute_oof(plan: OOFPlan, progress: ProgressFn | None = None) -> OOFResult:
                                    calibrate=plan.calibrate, progress=progress)
     else:
         result = _trained_oof(plan, groups, progress)
+    bad = int((~np.isfinite(result.probs).all(axis=1)).sum())
+    if bad:  # never an oof.csv of empty rows
+        raise TrainingError(f"{bad:,} of {len(result.probs):,} out-of-fold predictions are "
+                            "not finite (NaN), so nothing was written; try a smaller `lr`, "
+                            "or recompute the embeddings ('labelclean embed --force')")
     result.seconds = round(time.perf_counter() - start, 2)
     return result
 
@@ -340,7 +358,13 @@ def _features(workdir: Path, model: str | None, rows: np.ndarray):
     from labelclean.models.embeddings import load_embeddings
 
     array, meta = load_embeddings(workdir, model)
-    return np.asarray(array[rows], dtype=np.float32), meta
+    features = np.asarray(array[rows], dtype=np.float32)
+    bad = int((~np.isfinite(features).all(axis=1)).sum())
+    if bad:
+        raise TrainingError(f"the embeddings of {meta.get('model')} hold NaN or infinite "
+                            f"values in {bad:,} rows; recompute them ('labelclean embed "
+                            "--force')")
+    return features, meta
 
 
 def _images(root: Path | None, paths, size: int, progress: ProgressFn | None):

@@ -9,6 +9,7 @@ classes, data, labels, folds), so an interrupted run resumes at the fold it stop
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -42,8 +43,10 @@ def _load_checkpoint(path: Path, key: str) -> dict | None:
 def _save_checkpoint(path: Path, saved: dict) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(saved, tmp)
+    buffer = io.BytesIO()  # torch.save meeting a full disk raises a RuntimeError: write here
+    torch.save(saved, buffer)
+    with atomic_path(path, now=True) as tmp:  # a resume point: kept even if the stage fails
+        tmp.write_bytes(buffer.getbuffer())
 
 
 class _EpochProgress:
@@ -73,9 +76,13 @@ class _EpochProgress:
 def _train_and_predict(images, labels: np.ndarray, train: np.ndarray, val: np.ndarray, k: int,
                        n_classes: int, config, seed: int, run_key: str, step) -> dict:
     """Fold ``k`` trained and its validation rows predicted, as a checkpoint dict."""
-    from labelclean.train.loop import predict_probs, train_fold
+    from labelclean.train.loop import LossDiverged, predict_probs, train_fold
 
-    net = train_fold(images, labels, train, n_classes, config, seed=seed * 1000 + k, step=step)
+    try:
+        net = train_fold(images, labels, train, n_classes, config, seed=seed * 1000 + k,
+                         step=step)
+    except LossDiverged as exc:
+        raise exc.at(f"fold {k + 1}, ") from None
     fold_probs = predict_probs(net, images, val, config)
     return {"run_key": run_key, "fold": k, "train_rows": train, "val_rows": val,
             "val_probs": fold_probs, "config": asdict(config),

@@ -62,10 +62,16 @@ class Stage:
 
     def run(self, project: Project, options: Any = None, *, force: bool = False,
             progress: Any = None) -> StageResult:
+        """Run the stage as one transaction of the work directory: its files appear
+        together when it has finished, or not at all (it holds the work directory's lock;
+        see :mod:`labelclean.io.transaction`)."""
+        from labelclean.io.transaction import stage_transaction
+
         module, function = self.entry.split(":")
         fn: Callable[..., StageResult] = getattr(importlib.import_module(module), function)
         options = self.resolve(project) if options is None else options
-        return fn(project, options, force=force, progress=progress)
+        with stage_transaction(project.workdir, self.name):
+            return fn(project, options, force=force, progress=progress)
 
 
 #: every stage, in the order ``labelclean run`` runs them

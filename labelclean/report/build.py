@@ -31,6 +31,7 @@ from labelclean.io.workdir import (
     atomic_path,
     file_fingerprint,
     fingerprint,
+    make_dirs,
     write_text,
 )
 from labelclean.progress import ProgressFn, report
@@ -50,6 +51,10 @@ from labelclean.report.thumbnails import DEFAULT_SIZE, ThumbnailStats, make_thum
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_FILES = ("report.js", "report.css")
 DATA_GLOBAL = "LABELCLEAN_DATA"
+#: With more classes, the noise-matrix heatmap shows the ones with the most noise.
+HEATMAP_CLASSES = 30
+#: With more classes, the noise-rate table lists the classes with the highest rates.
+RATE_ROWS = 30
 _SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                    "\u2029": "\\u2029"}
 
@@ -101,7 +106,7 @@ def build_report(workdir: str | os.PathLike, images_root: str | os.PathLike | No
             else scanned_root(workdir, required=True))
     out = Path(out_dir) if out_dir is not None else workdir / REPORT_DIR
     assets = out / "assets"
-    (assets / "figures").mkdir(parents=True, exist_ok=True)
+    make_dirs(assets / "figures")
     report(progress, 0, 3, "report: thumbnails")
     thumbs, stats = _thumbnails(inputs, root, assets / "thumbs", thumb_size, workers, force,
                                 progress)
@@ -149,14 +154,16 @@ def _thumbnails(inputs: ReportInputs, root: Path, out: Path, size: int, workers:
 
 
 def _figures(inputs: ReportInputs, out: Path) -> dict[str, str]:
+    from labelclean.noise.matrices import dense_block
     from labelclean.report.figures import label_quality_figure, noise_matrix_figure
 
     figures: dict[str, str] = {}
     joint = (inputs.summary or {}).get("confident_joint") or {}
-    if joint.get("classes") and joint.get("matrix"):
-        labels = [_display(str(c), inputs.class_names) for c in joint["classes"]]
-        noise_matrix_figure(np.asarray(joint["matrix"], dtype=float), labels,
-                            out / "noise_matrix.png")
+    if joint.get("classes") and (joint.get("matrix") or joint.get("cells")):
+        block, classes, row_sums = dense_block(joint, HEATMAP_CLASSES)
+        labels = [_display(str(c), inputs.class_names) for c in classes]
+        noise_matrix_figure(block, labels, out / "noise_matrix.png", row_sums=row_sums,
+                            n_classes=len(joint["classes"]))
         figures["noise_matrix"] = "assets/figures/noise_matrix.png"
     if inputs.manifest is not None and len(inputs.manifest):
         label_quality_figure(quality_values(inputs.manifest), inputs.manifest["action"],
@@ -232,11 +239,20 @@ def _render(inputs: ReportInputs, payload: dict, figures: dict[str, str]) -> str
         n_label_issues=summary.get("n_label_issues"),
         has_manifest=inputs.manifest is not None, has_oof=inputs.oof is not None,
         actions=_ordered(found["action"], ACTIONS), reasons=_ordered(found["reason"], []),
-        rates=[(_display(str(k), inputs.class_names), float(v)) for k, v in rates.items()],
+        rates=[(_display(str(k), inputs.class_names), float(v)) for k, v in
+               _top(rates, RATE_ROWS).items()], rates_hidden=max(len(rates) - RATE_ROWS, 0),
         figures=figures, missing=inputs.missing,
         parameters=json.dumps(summary.get("parameters", {}), indent=1, sort_keys=True),
         versions=summary.get("versions", {}),
     )
+
+
+def _top(rates: dict[str, float], n: int) -> dict[str, float]:
+    """``rates`` whole up to ``n`` classes, else the ``n`` highest (in class order)."""
+    if len(rates) <= n:
+        return rates
+    keep = set(sorted(rates, key=lambda k: -float(rates[k]))[:n])
+    return {k: v for k, v in rates.items() if k in keep}
 
 
 def _ordered(found: dict[str, int], first: list[str]) -> list[tuple[str, int, float]]:

@@ -67,8 +67,8 @@ def load_inputs(workdir: str | Path, *, oof: str | Path | None = None,
     path = next((p for p in (root / OOF_SCORED, root / OOF) if p.exists()), None)
     if oof is not None:
         inputs.oof = _any_oof(Path(oof), inputs.index)
-    elif path is not None:
-        inputs.oof = read_oof_table(path, text=True)
+    elif path is not None:  # probabilities as numbers: N x K strings would cost gigabytes
+        inputs.oof = read_oof_table(path)
     else:
         inputs.missing.append(_note(OOF, "no top-3 predicted probabilities",
                                     "labelclean oof"))
@@ -143,6 +143,10 @@ def flagged_order(manifest: pd.DataFrame) -> np.ndarray:
     return flagged[order]
 
 
+#: :func:`top_probabilities` looks at this many probabilities (rows x classes) at a time.
+TOP_CHUNK_VALUES = 4_000_000
+
+
 def top_probabilities(oof: pd.DataFrame, image_ids: list[str], k: int = 3) -> list[list]:
     """The ``k`` most probable classes of each image: ``[[class, p, class, p, ...], ...]``.
 
@@ -153,18 +157,24 @@ def top_probabilities(oof: pd.DataFrame, image_ids: list[str], k: int = 3) -> li
     if not classes:
         raise OOFError("out-of-fold file has no probability columns (expected one column "
                        "per class after image_id, label, fold)")
-    probs = oof[classes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     row_of = pd.Series(np.arange(len(oof)), index=oof["image_id"].to_numpy())
     row_of = row_of[~row_of.index.duplicated()]
     rows = row_of.reindex(image_ids).to_numpy()
     k = min(k, len(classes))
-    found = ~np.isnan(rows)
-    p = np.nan_to_num(probs[rows[found].astype(int)], nan=-1.0)
-    best = np.argsort(-p, axis=1, kind="stable")[:, :k]
-    top_p = np.take_along_axis(p, best, axis=1).round(3)
+    found = np.flatnonzero(~np.isnan(rows))
+    columns = [oof.columns.get_loc(c) for c in classes]
     out: list[list] = [[] for _ in image_ids]
-    for i, cls, pp in zip(np.flatnonzero(found), best.tolist(), top_p.tolist()):
-        out[i] = [v for c, q in zip(cls, pp) for v in (classes[c], q)]
+    step = max(1, TOP_CHUNK_VALUES // len(classes))  # N x K at once would cost gigabytes
+    for start in range(0, len(found), step):
+        asked = found[start:start + step]
+        picked = oof.iloc[rows[asked].astype(int), columns]
+        if not all(pd.api.types.is_float_dtype(t) for t in picked.dtypes):
+            picked = picked.apply(pd.to_numeric, errors="coerce")
+        p = np.nan_to_num(picked.to_numpy(dtype=float), nan=-1.0)
+        best = np.argsort(-p, axis=1, kind="stable")[:, :k]
+        top_p = np.take_along_axis(p, best, axis=1).round(3)
+        for i, cls, pp in zip(asked, best.tolist(), top_p.tolist()):
+            out[i] = [v for c, q in zip(cls, pp) for v in (classes[c], q)]
     return out
 
 

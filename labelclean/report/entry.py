@@ -18,10 +18,11 @@ def run(project: Any, options: ReportOptions, *, force: bool = False,
     from labelclean.report.data import load_inputs
 
     start = time.perf_counter()
+    out_dir = _checked_out(project, options)
     inputs = load_inputs(project.workdir, oof=options.oof,
                          class_names=load_class_names(project.dataset.class_names))
     result = build_report(project.workdir, project.dataset.images, inputs=inputs, force=force,
-                          out_dir=Path(options.out) if options.out else None,
+                          out_dir=out_dir,
                           thumb_size=options.thumb_size, workers=options.workers,
                           progress=progress)
     return StageResult(
@@ -30,6 +31,21 @@ def run(project: Any, options: ReportOptions, *, force: bool = False,
         brief=f"{result.n_flagged:,} flagged, {result.n_groups:,} duplicate groups -> "
               f"{result.path}",
         describe=lambda: summary_lines(result))
+
+
+def _checked_out(project: Any, options: ReportOptions) -> Path | None:
+    """``out`` (None: the work directory's report folder), checked to leave the images
+    folder and every input file alone."""
+    from labelclean.io.formats import images_root
+    from labelclean.io.guard import check_output_dir
+
+    if not options.out:
+        return None
+    ds = project.dataset
+    root = ds.images if ds.images is not None else images_root(project.workdir)
+    return check_output_dir(options.out, images_root=root, inputs={
+        "the labels file": ds.labels, "the project file": project.config_path,
+        "the class names file": ds.class_names, "the OOF file": options.oof})
 
 
 def summary_lines(result: Any) -> list[str]:

@@ -29,17 +29,23 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def noise_matrix_figure(joint: np.ndarray, labels: list[str], path: str | os.PathLike) -> Path:
+def noise_matrix_figure(joint: np.ndarray, labels: list[str], path: str | os.PathLike, *,
+                        row_sums: np.ndarray | None = None,
+                        n_classes: int | None = None) -> Path:
     """Draw the estimated label noise as a heatmap.
 
     ``joint`` (K, K) is cleanlab's confident joint: counts, row = given label, column =
     estimated true label. Each row is drawn normalised to sum 1, so a cell is the share of
     the images given label i whose true label is estimated to be j, and the diagonal is 1
-    minus the class's noise rate. Off-diagonal mass is noise (higher is worse).
+    minus the class's noise rate. Off-diagonal mass is noise (higher is worse). When
+    ``joint`` is the block of K of ``n_classes`` classes
+    (:func:`labelclean.noise.matrices.dense_block`), ``row_sums`` (K,) are the sums of the
+    whole rows, which a cell is a share of.
     """
     plt = _pyplot()
     m = np.asarray(joint, dtype=float)
-    sums = m.sum(axis=1, keepdims=True)
+    sums = (m.sum(axis=1, keepdims=True) if row_sums is None
+            else np.asarray(row_sums, dtype=float).reshape(-1, 1))
     m = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
     k = len(labels)
     side = min(max(3.6, 0.48 * k + 1.8), 12)
@@ -58,7 +64,9 @@ def noise_matrix_figure(joint: np.ndarray, labels: list[str], path: str | os.Pat
                             color="white" if m[i, j] > 0.55 else "#1d2733")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
                  label="share of the images with this given label")
-    ax.set_title("Estimated noise matrix", fontsize=11)
+    part = (f" ({k} of {n_classes:,} classes: the noisiest)"
+            if n_classes is not None and n_classes > k else "")
+    ax.set_title(f"Estimated noise matrix{part}", fontsize=11)
     return _save(fig, path)
 
 

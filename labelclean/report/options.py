@@ -18,5 +18,7 @@ class ReportOptions:
     oof: str | None = option(
         None, PATH, "Out-of-fold probabilities for the top-3 column (default: what "
                     "'labelclean noise' scored, else WORKDIR/oof.csv).")
-    thumb_size: int = option(DEFAULT_THUMB_SIZE, INT, "Thumbnail side in pixels (default: 160).")
-    workers: int | None = option(None, INT, "Processes for thumbnails (default: all cores).")
+    thumb_size: int = option(DEFAULT_THUMB_SIZE, INT, "Thumbnail side in pixels, 16 to 1024 "
+                                                      "(default: 160).", low=16, high=1024)
+    workers: int | None = option(None, INT, "Processes for thumbnails (default: all cores).",
+                                 low=1)

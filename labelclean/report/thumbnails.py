@@ -17,8 +17,16 @@ from pathlib import Path
 from PIL import Image
 
 from labelclean.backends.local import pool_map
+from labelclean.errors import environment_error
 from labelclean.io.imageio import UnreadableImage, load_rgb
-from labelclean.io.workdir import atomic_path, write_json
+from labelclean.io.workdir import (
+    check_free_space,
+    make_dirs,
+    new_temporary,
+    publish,
+    remove_file,
+    write_json,
+)
 from labelclean.progress import ProgressFn, report
 
 PARAMS_FILE = "thumbs.json"
@@ -48,14 +56,29 @@ def make_thumbnail(src: str | os.PathLike, dest: str | os.PathLike, size: int = 
     Returns False (and writes nothing) when ``src`` cannot be read as an image. The
     thumbnail is written to a temporary name first, so a crash leaves no partial file.
     """
+    tmp = _task((str(src), str(dest), size, quality))
+    if tmp is not None:
+        publish(tmp, dest)
+    return tmp is not None
+
+
+def _task(args: tuple[str, str, int, int]) -> str | None:
+    """The thumbnail written to a temporary file beside its target (the caller puts it in
+    place: inside the report's transaction, when the report is done); None: unreadable.
+    Runs in a worker process."""
+    src, dest, size, quality = args
     try:
         img = load_rgb(src, max_side=size)
     except UnreadableImage:
-        return False
+        return None
     img.thumbnail((size, size), Image.Resampling.BICUBIC)
-    with atomic_path(dest) as tmp:
+    tmp = new_temporary(dest)
+    try:
         img.save(tmp, format="JPEG", quality=quality, optimize=True)
-    return True
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise (environment_error(exc, dest) or exc) from None
+    return str(tmp)
 
 
 def _is_fresh(src: Path, dest: Path) -> bool:
@@ -63,10 +86,6 @@ def _is_fresh(src: Path, dest: Path) -> bool:
         return dest.stat().st_mtime_ns >= src.stat().st_mtime_ns
     except OSError:
         return False
-
-
-def _task(args: tuple[str, str, int, int]) -> bool:
-    return make_thumbnail(*args)
 
 
 def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
@@ -79,8 +98,7 @@ def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
     and counts. Thumbnails of images no longer asked for are removed when ``prune``.
     ``workers`` defaults to every core; the user's images are only ever read.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out_dir)
     params = {"size": size, "quality": quality}
     if _read_params(out) != params:
         force = True
@@ -92,15 +110,18 @@ def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
             stats.reused += 1
         else:
             todo.append(rel)
+    check_free_space(out / "thumbnail.jpg", len(todo) * max(4096, size * size // 8),
+                     f"{len(todo):,} thumbnails in {out}")
     tasks = [(str(images[rel]), str(out / names[rel]), size, quality) for rel in todo]
-    for done, (rel, ok) in enumerate(zip(todo, pool_map(_task, tasks, workers, min_tasks=32)),
-                                     start=1):
-        if ok:
+    for done, (rel, tmp) in enumerate(zip(todo, pool_map(_task, tasks, workers, min_tasks=32)),
+                                      start=1):
+        if tmp is not None:
+            publish(tmp, out / names[rel])
             stats.made += 1
         else:
             stats.failed += 1
             names.pop(rel)
-            (out / thumbnail_name(rel)).unlink(missing_ok=True)
+            remove_file(out / thumbnail_name(rel))
         if done % 256 == 0 or done == len(todo):
             report(progress, done, len(todo), "thumbnails")
     write_json(params, out / PARAMS_FILE)
@@ -120,6 +141,6 @@ def _prune(out: Path, keep: set[str]) -> int:
     removed = 0
     for entry in os.scandir(out):
         if entry.name.endswith(".jpg") and entry.name not in keep:
-            os.unlink(entry.path)
+            remove_file(entry.path)
             removed += 1
     return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labelclean.results import StageResult
+from labelclean.results import StageResult, plural
 from labelclean.scan.options import ScanOptions
 
 
@@ -32,6 +32,7 @@ def summary_lines(s: dict, workdir: Any, elapsed: float, reused: bool) -> list[s
     return [f"Scanned {s['files']:,} files ({how}) -> {workdir / 'index.csv'}",
             f"  readable    {s['readable']:>8,}",
             f"  unreadable  {s['unreadable']:>8,}" + (f"   ({reasons})" if reasons else ""),
-            f"  labeled     {s['labeled']:>8,}   ({s['classes']} classes)",
+            f"  labeled     {s['labeled']:>8,}   ({plural(s['classes'], 'class')})"
+            .replace("classs", "classes"),
             f"  unlabeled   {s['unlabeled']:>8,}",
             f"  missing     {s['missing']:>8,}"]

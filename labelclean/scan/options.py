@@ -15,4 +15,4 @@ class ScanOptions:
     hash: tuple[str, ...] = option(
         ("phash",), NAMES, "Perceptual hashes to compute, comma-separated (phash, dhash, "
                            "ahash, whash); default phash.")
-    workers: int | None = option(None, INT, "Processes (default: all cores).")
+    workers: int | None = option(None, INT, "Processes (default: all cores).", low=1)

@@ -29,6 +29,7 @@ from labelclean.io.formats import (
     write_index,
     write_thumbs,
 )
+from labelclean.io.guard import check_workdir
 from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
 from labelclean.io.workdir import HASHES, INDEX, THUMBS, Workdir, file_fingerprint, fingerprint
 from labelclean.progress import ProgressFn, report
@@ -116,8 +117,10 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     """Scan every image of ``dataset`` and write ``index.csv``, ``hashes.csv`` and thumbnails.
 
     Reuses the previous result when the files, labels file and parameters are unchanged
-    (``force=True`` recomputes). ``workers`` defaults to every core.
+    (``force=True`` recomputes). ``workers`` defaults to every core. The work directory may
+    not share anything with the images folder (:func:`~labelclean.io.guard.check_workdir`).
     """
+    check_workdir(workdir, images=dataset.root, labels=dataset.labels_file)
     wd = Workdir(workdir)
     hash_methods = tuple(check_hash_methods(list(hash_methods)))
     params = {"hash_methods": list(hash_methods), "max_pixels": max_pixels}

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelclean.errors import ConfigError
+from labelclean.errors import ConfigError, TrainingError
 from labelclean.models.classifiers import build_classifier, check_model, default_image_size
 from labelclean.models.inputs import ImageRows, Normalise
 from labelclean.train.augment import Augmentation, augment_batch, get_augmentation
@@ -33,6 +33,13 @@ from labelclean.train.runtime import Runtime, autocast, setup_runtime
 
 #: Decoded training images are kept in memory when they need at most this many bytes.
 CACHE_BYTES = 2 * 1024**3
+#: The default peak learning rate of AdamW (:attr:`TrainConfig.lr`).
+DEFAULT_LR = 3e-3
+#: A run stops when its loss is not finite, or this many times its first loss (or 1).
+LOSS_GROWTH = 1000.0
+#: The loss is checked every this many batches and at each epoch's end (not after every
+#: batch, so a GPU is not made to wait).
+CHECK_EVERY = 32
 
 
 # -- images -----------------------------------------------------------------------------
@@ -71,7 +78,7 @@ class TrainConfig:
     image_size: int | None = None  # None: the model's default
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = DEFAULT_LR
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     loss: str = "label_smoothing"
@@ -93,8 +100,9 @@ class TrainConfig:
         for name, value in (("epochs", self.epochs), ("batch size", self.batch_size)):
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, not {value}")
-        if self.lr <= 0:
-            raise ConfigError(f"learning rate must be positive, not {self.lr}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"`lr` must be a positive, finite number, not {self.lr:g}; "
+                              f"try `lr` {DEFAULT_LR:g} (the default)")
         if self.image_size is not None and self.image_size < 8:
             raise ConfigError(f"image size must be at least 8 pixels, not {self.image_size}")
         size = self.image_size or default_image_size(self.model)
@@ -205,15 +213,70 @@ class CrossEntropyStep:
 
 # -- the loop ---------------------------------------------------------------------------
 
+class LossDiverged(TrainingError):
+    """The loss became NaN or infinite, or grew :data:`LOSS_GROWTH`-fold, in ``epoch`` (from 0);
+    ``where`` (e.g. ``"fold 2, "``) goes before the epoch in the message."""
+
+    def __init__(self, config: TrainConfig, epoch: int, loss: float, first: float,
+                 where: str = "") -> None:
+        self.config, self.epoch, self.loss, self.first = config, epoch, loss, first
+        what = (f"became {loss}" if not math.isfinite(loss)
+                else f"grew from {first:.3g} to {loss:.3g}")
+        at = f"{what} in {where}epoch {epoch + 1}"
+        lr = config.lr
+        if lr > DEFAULT_LR:
+            text = f"`lr` {lr:g} is too large: the loss {at}; try `lr` {DEFAULT_LR:g}"
+        else:
+            text = (f"training diverged: the loss {at} (`lr` {lr:g}, `loss` {config.loss}); "
+                    f"try a smaller `lr` such as {lr / 10:g}, or `loss` cross_entropy")
+        super().__init__(text)
+
+    def at(self, where: str) -> LossDiverged:
+        """The same error, its message naming ``where`` (``"fold 2, "``)."""
+        return LossDiverged(self.config, self.epoch, self.loss, self.first, where)
+
+
+class _LossWatch:
+    """The largest loss since the last check, kept on the device (NaN wins); checked every
+    :data:`CHECK_EVERY` batches and at the end of each epoch. Reads only, so the run's
+    numbers are the same with it."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config, self.first, self.peak, self.count = config, None, None, 0
+
+    def add(self, losses: dict[str, torch.Tensor], epoch: int) -> None:
+        values = [torch.as_tensor(v).detach().float().reshape(-1) for v in losses.values()]
+        if not values:
+            return
+        worst = torch.cat(values).max()
+        if self.first is None:
+            self.first = float(worst)
+        self.peak = worst if self.peak is None else torch.maximum(self.peak, worst)
+        self.count += 1
+        if self.count % CHECK_EVERY == 0:
+            self.check(epoch)
+
+    def check(self, epoch: int) -> None:
+        if self.peak is None:
+            return
+        peak, self.peak = float(self.peak), None
+        first = self.first if self.first is not None and math.isfinite(self.first) else 1.0
+        if not math.isfinite(peak) or peak > LOSS_GROWTH * max(first, 1.0):
+            raise LossDiverged(self.config, epoch, peak, first)
+
+
 def run_epochs(method: TrainStep, images, labels: np.ndarray, train_rows: np.ndarray,
                config: TrainConfig, rng: np.random.Generator,
                step: Callable[[int, int], None] | None = None) -> None:
     """``config.epochs`` epochs of ``method`` over shuffled batches of ``images``.
 
-    ``step(epoch, n_epochs)`` is called after every batch the method trained on.
+    ``step(epoch, n_epochs)`` is called after every batch the method trained on. A loss
+    that becomes NaN or infinite, or grows :data:`LOSS_GROWTH`-fold, raises
+    :class:`LossDiverged`.
     """
     targets = torch.tensor(np.asarray(labels, dtype=np.int64))
     size = config.batch_size
+    watch = _LossWatch(config)
     for epoch in range(config.epochs):
         rows = method.begin_epoch(epoch)
         order = rng.permutation(np.asarray(train_rows if rows is None else rows))
@@ -222,8 +285,11 @@ def run_epochs(method: TrainStep, images, labels: np.ndarray, train_rows: np.nda
             picked = order[start:start + size]
             losses = method(Batch(images=batch, rows=picked, epoch=epoch,
                                   targets=targets[torch.from_numpy(picked)]))
-            if losses is not None and step is not None:
-                step(epoch, config.epochs)
+            if losses is not None:
+                watch.add(losses, epoch)
+                if step is not None:
+                    step(epoch, config.epochs)
+        watch.check(epoch)
 
 
 def train_fold(images, labels: np.ndarray, train_rows: np.ndarray, n_classes: int,
