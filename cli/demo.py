@@ -9,7 +9,7 @@ import typer
 
 from .app import command, out
 from .common import ForceOpt, progress_bar
-from .run import print_outcome
+from .run import print_outcome, print_stage
 
 
 @command()
@@ -24,13 +24,12 @@ def demo(
 ) -> None:
     """Build a demo dataset with known problems, run every stage on it, and score the result."""
     from labelclean.demo.run import TARGETS, run_demo
-    from labelclean.pipeline.runner import run_line
 
     out.print(f"Demo dataset: {out_dir}/ (handwritten digits as photos, with injected label "
               "noise, duplicates and broken files)", markup=False)
     with progress_bar("demo") as progress:
         result = run_demo(out_dir, n_images=n_images, force=force, progress=progress,
-                          on_stage=lambda r: out.print(run_line(r), markup=False))
+                          on_stage=print_stage)
     out.print("Against the injected truth:")
     for name, value in result.scores.items():
         target = TARGETS.get(name)

@@ -7,7 +7,7 @@ import inspect
 from labelclean.config.options import specs
 from labelclean.pipeline.options import RunOptions
 
-from .app import command, out
+from .app import command, err, option_namer, out
 from .common import COMMON_OPTIONS, FORCE_OPTION, load, progress_bar, workdir_locked
 from .stages import _parameter, given_options, with_signature
 
@@ -15,7 +15,7 @@ RUN_SPECS = specs(RunOptions)
 
 
 def run_all(**values) -> None:
-    from labelclean.pipeline.runner import run_line, run_pipeline
+    from labelclean.pipeline.runner import run_pipeline
 
     project = load(values["config"], values["images"], values["labels"], values["workdir"])
     project.require_dataset()
@@ -24,8 +24,18 @@ def run_all(**values) -> None:
     with workdir_locked(project, values["wait"]), progress_bar("run") as progress:
         result = run_pipeline(project, stages=given["stages"], skip=given["skip"] or (),
                               force=values["force"], progress=progress,
-                              on_stage=lambda r: out.print(run_line(r), markup=False))
+                              on_stage=print_stage)
     print_outcome(result)
+
+
+def print_stage(run) -> None:
+    """One line per stage, then its warnings, option names as ``[stage] key``."""
+    from labelclean.pipeline.runner import run_line
+
+    out.print(run_line(run), markup=False)
+    say = option_namer(None, run.stage)
+    for warning in run.warnings:
+        err.print(f"Warning: {say(warning)}", markup=False)
 
 
 def print_outcome(result) -> None:

@@ -158,6 +158,13 @@ def test_chance_level_oof_is_a_warning_in_oof_and_in_noise(project, cli, tmp_pat
     manifest = pd.read_csv(tmp_path / ".labelclean/manifest.csv")
     assert summary["counts"]["action"] == manifest["action"].value_counts().reindex(
         ["keep", "relabel", "drop", "review"], fill_value=0).to_dict()
+    config = tmp_path / "labelclean.toml"  # the same settings from the project file
+    config.write_text(config.read_text() + "\n[oof]\nepochs = 1\nfolds = 3\nimage_size = 16\n"
+                      "lr = 10\n")
+    run = cli("run", "--stages", "oof,noise")  # run shows each stage's warnings too
+    assert run.exit_code == 0, run.output
+    warnings = [ln for ln in run.stderr.splitlines() if ln.startswith("Warning:")]
+    assert len(warnings) == 2 and "try more [oof] epochs, a smaller [oof] lr" in warnings[0]
 
 
 def test_noise_warns_when_every_prediction_names_one_class(project, cli, tmp_path):
