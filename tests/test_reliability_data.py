@@ -114,6 +114,12 @@ def test_quoted_class_names_run_through_every_stage(cli, quoted_dataset):
                         encoding="utf-8-sig")
     kept = given[given["image_id"].isin(clean["image_id"])].reset_index(drop=True)
     assert set(clean["label"]) <= set(QUOTED) and len(kept) == len(clean)
+    config = quoted_dataset / "labelclean.toml"  # the same, as one 'labelclean run'
+    config.write_text(config.read_text() + '\n[oof]\nfrom = "train"\nepochs = 1\nfolds = 2\n'
+                      "image_size = 16\n")
+    run = cli("run", "--skip", "embed", "--force")
+    assert run.exit_code == 0, (run.output, run.stderr)
+    assert "  noise " in run.output and "  report " in run.output
     assert digest(quoted_dataset / "train", quoted_dataset / "train.csv") == before
 
 
@@ -234,7 +240,9 @@ def test_backslashes_in_a_path_column_are_folder_separators(cli, tmp_path, image
     result = cli("init", "--images", "images", "--labels", "train.csv", "--path-col", "path")
     assert result.exit_code == 0 and "missing" not in result.output
     scan = cli("scan")
+    assert scan.exit_code == 0, scan.output
     assert "  readable           6" in scan.output and "outside images root: 1" in scan.output
+    assert "  missing            0" in scan.output
 
 
 def test_a_file_whose_name_holds_a_backslash_is_found_as_it_is(tmp_path, images):

@@ -34,15 +34,27 @@ def files_of(root: Path) -> dict[str, int]:
             if p.is_file()}
 
 
+@pytest.fixture(autouse=True)
+def user_files(small_demo):
+    """No test here may change a user file of the demo (images, labels file, truth)."""
+    before = {p: p.read_bytes() for p in sorted(small_demo.root.rglob("*")) if p.is_file()}
+    yield
+    after = {p: p.read_bytes() for p in sorted(small_demo.root.rglob("*")) if p.is_file()}
+    assert after == before
+
+
 @pytest.fixture
 def project(small_demo, tmp_path, cli):
-    """The small demo, copied, initialised and scanned in ``tmp_path``."""
+    """The small demo, copied, initialised and scanned in ``tmp_path``; no test may change
+    the copy's images or labels file."""
     data = tmp_path / "data"
     shutil.copytree(small_demo.root, data)
     assert cli("init", "--images", data / "train_images", "--labels",
                data / "labels.csv").exit_code == 0
     assert cli("scan").exit_code == 0
-    return data
+    before = {q: q.read_bytes() for q in sorted(data.rglob("*")) if q.is_file()}
+    yield data
+    assert {q: q.read_bytes() for q in sorted(data.rglob("*")) if q.is_file()} == before
 
 
 def tiny_dataset(root: Path, labels: list[str], cli, size: int = 8) -> Path:
@@ -79,8 +91,8 @@ def test_bad_training_options_are_refused_before_any_work(project, cli, tmp_path
                                                           message):
     before = files_of(tmp_path / ".labelclean")
     result = cli("oof", *FAST, *args)
-    assert result.exit_code != 0
-    assert message in result.output, result.output
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.output
     assert "Traceback" not in result.output
     assert files_of(tmp_path / ".labelclean") == before  # nothing written, nothing torn
 
