@@ -9,7 +9,7 @@ from labelclean.pipeline.options import RunOptions
 
 from .app import command, err, option_namer, out
 from .common import COMMON_OPTIONS, FORCE_OPTION, load, progress_bar, workdir_locked
-from .stages import _parameter, given_options, with_signature
+from .stages import given_options, parameter, with_signature
 
 RUN_SPECS = specs(RunOptions)
 
@@ -49,6 +49,6 @@ def print_outcome(result) -> None:
 
 
 PARAMS: list[inspect.Parameter] = [*COMMON_OPTIONS, FORCE_OPTION,
-                                   *(_parameter(s) for s in RUN_SPECS)]
+                                   *(parameter(s) for s in RUN_SPECS)]
 command("run")(with_signature(run_all, PARAMS, "Run every stage in order; unchanged stages "
                                                "are reused."))

@@ -42,7 +42,7 @@ from .common import (
 _TYPES = {INT: int, NUMBER: float, PATH: Path, NAMES: str, PATHS: list[Path]}
 
 
-def _parameter(spec: OptionSpec) -> inspect.Parameter:
+def parameter(spec: OptionSpec) -> inspect.Parameter:
     """The typer parameter of one stage option (None default: 'not given')."""
     bounds = {"min": spec.low, "max": spec.high} if spec.kind in (INT, NUMBER) else {}
     if spec.kind == BOOL and "/" not in spec.flag:
@@ -64,9 +64,9 @@ def given_options(option_specs: list[OptionSpec], values: dict[str, Any]) -> dic
             value = True if value else None
         elif spec.kind == NAMES and value is not None:
             value = tuple(as_names(value)) or None
-        elif spec.kind == PATHS and value:
-            value = tuple(value)
-        given[spec.name] = value or None if spec.kind in (NAMES, PATHS) else value
+        elif spec.kind == PATHS:
+            value = tuple(value) if value else None
+        given[spec.name] = value
     return given
 
 
@@ -90,7 +90,7 @@ def stage_command(name: str, *, extras: tuple[inspect.Parameter, ...] = (),
     stage = get_stage(name)
     option_specs = [s for s in specs(stage.options) if s.flags]
     params = list(COMMON_OPTIONS) + ([FORCE_OPTION] if stage.reuses else [])
-    params += [_parameter(s) for s in option_specs] + list(extras)
+    params += [parameter(s) for s in option_specs] + list(extras)
 
     def body(**values: Any) -> None:
         if before is not None and before(values):

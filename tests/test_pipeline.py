@@ -79,3 +79,21 @@ def test_run_offline_without_weights_says_how_to_configure_or_skip_embed(
     assert result.stderr.endswith(
         "or ask for random weights with [embed] no_pretrained; or leave the stage out: "
         "'labelclean run --skip embed' (oof then trains its own model)\n")
+
+
+def test_each_stage_writes_only_what_its_declaration_says(cli, small_demo, tmp_path):
+    import json
+
+    from labelclean.pipeline.stages import STAGES
+
+    assert cli("init", "--images", small_demo.images, "--labels", small_demo.labels,
+               "--class-names", small_demo.class_names).exit_code == 0
+    result = cli("run", "--stages", "scan,dedupe,report")
+    assert result.exit_code == 0, result.output
+    records = sorted((tmp_path / ".labelclean" / "stages").glob("*.json"))
+    assert [r.stem for r in records] == ["dedupe", "scan"]  # the report keeps no record
+    for record in records:
+        declared = STAGES[record.stem].writes
+        for name in json.loads(record.read_text())["outputs"]:
+            assert any(name == w or name.startswith(w + "/") for w in declared), (
+                record.stem, name)

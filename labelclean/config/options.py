@@ -156,7 +156,3 @@ def option_words(message: str, word: Callable[[str], str]) -> str:
     """``message`` with each ```key``` replaced by ``word(key)`` (a flag, or ``[stage] key``)."""
     return _NAMED.sub(lambda m: word(m.group(1)), message)
 
-
-def plain_words(message: str) -> str:
-    """``message`` with the backticks around option names removed (for Python users)."""
-    return option_words(message, lambda key: key)

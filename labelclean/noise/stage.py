@@ -34,13 +34,7 @@ from labelclean.noise.caveats import (
     unpredicted_line,
 )
 from labelclean.noise.decide import decide, label_rejected, reasons, suggested_class
-from labelclean.noise.inputs import (  # noqa: F401 (part of this module's API)
-    images_frame,
-    no_oof_message,
-    scored_oof_table,
-    versions,
-    write_scored_oof,
-)
+from labelclean.noise.inputs import images_frame, no_oof_message, versions, write_scored_oof
 from labelclean.noise.options import DEFAULTS
 from labelclean.noise.scoring import (
     ImageScores,
