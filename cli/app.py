@@ -18,8 +18,8 @@ from typer.core import TyperGroup
 from labelclean.errors import LabelcleanError, environment_error
 
 #: Commands in the order a user runs them (``--help`` lists them so).
-COMMAND_ORDER = ("init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "run",
-                 "demo")
+COMMAND_ORDER = ("init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "train",
+                 "predict", "run", "demo")
 
 
 #: what Ctrl-C prints (the exit status is 130, as for any program it stops)

@@ -81,8 +81,11 @@ def workdir_locked(project, wait: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[ProgressFn]:
+def progress_bar(description: str, *, log_steps: bool = False) -> Iterator[ProgressFn]:
     """A rich progress bar on stderr, driven by the library's ``progress(done, total)``.
+
+    ``log_steps``: when stderr is not a terminal, print each new step description as a line
+    instead (``train``: a line per epoch, with the last epoch's loss and accuracy).
 
     The bar appears on the first update, so a command that fails before doing any work
     prints its ``Error:`` line and nothing else; when stderr is not a terminal (a log file,
@@ -104,6 +107,9 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
     def update(done: int, total: int, desc: str = "") -> None:
         now = time.perf_counter()
+        if log_steps and not err.is_terminal and desc and desc != state.get("logged"):
+            state["logged"] = desc
+            err.print(desc, markup=False)
         if "task" not in state or desc != state.get("desc"):
             if "task" not in state:
                 bar.start()

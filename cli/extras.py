@@ -42,4 +42,5 @@ EXTRAS: dict[str, dict[str, Any]] = {
     "dedupe": {"extras": (TOP,), "display": ("top",)},
     "embed": {"extras": (LIST_MODELS,), "before": list_models},
     "report": {"extras": (CLASS_NAMES,), "overrides": ("class_names",)},
+    "train": {"log_steps": True},
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # importing a command module registers its commands on the app
-from . import apply, demo, project, run  # noqa: F401  (init, apply, run, demo)
+from . import apply, demo, predict, project, run  # noqa: F401  (init, apply, run, demo, predict)
 from .app import app
 from .stages import register_stage_commands
 

@@ -80,12 +80,14 @@ def with_signature(body: Callable, params: list[inspect.Parameter], doc: str) ->
 
 def stage_command(name: str, *, extras: tuple[inspect.Parameter, ...] = (),
                   before: Callable[[dict[str, Any]], bool] | None = None,
-                  overrides: tuple[str, ...] = (), display: tuple[str, ...] = ()) -> None:
+                  overrides: tuple[str, ...] = (), display: tuple[str, ...] = (),
+                  log_steps: bool = False) -> None:
     """Register the command of stage ``name``.
 
     ``extras`` are further parameters: ``overrides`` name those passed to the project
     (e.g. ``class_names``), ``display`` those passed to the result's ``lines`` (e.g. dedupe's
-    ``top``); ``before(values)`` may handle the command itself (returns True when done).
+    ``top``); ``before(values)`` may handle the command itself (returns True when done);
+    ``log_steps``: a line per progress step when stderr is not a terminal.
     """
     stage = get_stage(name)
     option_specs = [s for s in specs(stage.options) if s.flags]
@@ -99,7 +101,8 @@ def stage_command(name: str, *, extras: tuple[inspect.Parameter, ...] = (),
         project = loader(values["config"], values["images"], values["labels"],
                          values["workdir"], **{k: values[k] for k in overrides})
         options = stage.resolve(project, given_options(option_specs, values))
-        with workdir_locked(project, values["wait"]), progress_bar(name) as progress:
+        with workdir_locked(project, values["wait"]), \
+                progress_bar(name, log_steps=log_steps) as progress:
             result = stage.run(project, options, force=values.get("force", False),
                                progress=progress)
         say = option_namer(name)

@@ -15,7 +15,8 @@ from labelclean.cli.app import app
 from .hostile import photo, write_unreadable
 
 #: Every command, in the order ``labelclean --help`` lists them (the order a user runs them).
-COMMANDS = ["init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "run", "demo"]
+COMMANDS = ["init", "scan", "dedupe", "embed", "oof", "noise", "report", "apply", "train",
+            "predict", "run", "demo"]
 
 #: Modules too heavy to import before a command needs them.
 HEAVY = ("torch", "timm", "faiss", "cleanlab", "sklearn", "matplotlib", "pandas")

@@ -49,7 +49,7 @@ def test_run_on_imagefolder_with_stage_selection(cli, tmp_path, small_demo):
     bad = cli("run", "--skip", "emebd")
     assert bad.exit_code == 1
     assert bad.stderr == ("Error: unknown stage emebd; stages are: scan, dedupe, embed, oof, "
-                          "noise, report\n")
+                          "noise, report, train\n")
 
 
 @pytest.mark.slow

@@ -61,6 +61,9 @@ def run_pipeline(project: Project, *, stages: tuple[str, ...] | None = None,
     for name in wanted:
         if name in skip:
             run = StageResult(name, skipped="skipped (configured)")
+        elif stages is None and _off(project, name):
+            run = StageResult(name, skipped=f"skipped: off unless [{name}] "
+                                            f"{STAGES[name].off_unless} is set")
         elif STAGES[name].labels and not dataset.has_labels:
             run = StageResult(name, skipped="skipped: the dataset has no labels")
         else:
@@ -69,6 +72,12 @@ def run_pipeline(project: Project, *, stages: tuple[str, ...] | None = None,
         if on_stage is not None:
             on_stage(run)
     return result
+
+
+def _off(project: Project, name: str) -> bool:
+    """Whether stage ``name`` is off: it has an ``off_unless`` key its table does not set."""
+    key = STAGES[name].off_unless
+    return bool(key) and key not in project.stages.get(name, {})
 
 
 def _run_one(project: Project, name: str, force: bool,

@@ -211,6 +211,20 @@ class CrossEntropyStep:
         return self.net
 
 
+class LogitSum(nn.Module):
+    """Several nets as one: ``forward`` returns the sum of their logits (B, K), as
+    DivideMix tests with both of its nets. A method whose ``model()`` is an ensemble returns
+    one of these, so a saved model can be rebuilt from its members."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+        self.pretrained_cfg = getattr(nets[0], "pretrained_cfg", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(net(x) for net in self.nets)
+
+
 # -- the loop ---------------------------------------------------------------------------
 
 class LossDiverged(TrainingError):
@@ -267,17 +281,21 @@ class _LossWatch:
 
 def run_epochs(method: TrainStep, images, labels: np.ndarray, train_rows: np.ndarray,
                config: TrainConfig, rng: np.random.Generator,
-               step: Callable[[int, int], None] | None = None) -> None:
-    """``config.epochs`` epochs of ``method`` over shuffled batches of ``images``.
+               step: Callable[[int, int], None] | None = None, *, start_epoch: int = 0,
+               on_epoch_end: Callable[[int], None] | None = None) -> None:
+    """Epochs ``start_epoch..config.epochs-1`` of ``method`` over shuffled batches of
+    ``images``.
 
-    ``step(epoch, n_epochs)`` is called after every batch the method trained on. A loss
-    that becomes NaN or infinite, or grows :data:`LOSS_GROWTH`-fold, raises
-    :class:`LossDiverged`.
+    ``step(epoch, n_epochs)`` is called after every batch the method trained on, and
+    ``on_epoch_end(epoch)`` after each epoch (e.g. to evaluate and save a resume point:
+    restoring ``rng`` and the method's state there and passing ``start_epoch = epoch + 1``
+    continues the run exactly). A loss that becomes NaN or infinite, or grows
+    :data:`LOSS_GROWTH`-fold, raises :class:`LossDiverged`.
     """
     targets = torch.tensor(np.asarray(labels, dtype=np.int64))
     size = config.batch_size
     watch = _LossWatch(config)
-    for epoch in range(config.epochs):
+    for epoch in range(start_epoch, config.epochs):
         rows = method.begin_epoch(epoch)
         order = rng.permutation(np.asarray(train_rows if rows is None else rows))
         for batch, start in zip(_batches(images, order, size, config.workers),
@@ -290,6 +308,8 @@ def run_epochs(method: TrainStep, images, labels: np.ndarray, train_rows: np.nda
                 if step is not None:
                     step(epoch, config.epochs)
         watch.check(epoch)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
 
 
 def train_fold(images, labels: np.ndarray, train_rows: np.ndarray, n_classes: int,
@@ -318,10 +338,12 @@ def train_fold(images, labels: np.ndarray, train_rows: np.ndarray, n_classes: in
 
 
 @torch.no_grad()
-def predict_probs(net: nn.Module, images, rows: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """Softmax probabilities (len(rows), K), averaged over the preset's TTA flips."""
+def predict_probs(net: nn.Module, images, rows: np.ndarray, config: TrainConfig,
+                  norm: Normalise | None = None) -> np.ndarray:
+    """Softmax probabilities (len(rows), K), averaged over the preset's TTA flips;
+    ``norm``: the input normalisation (default: the net's own)."""
     device = next(net.parameters()).device
-    norm = Normalise.of(net, device)
+    norm = norm if norm is not None else Normalise.of(net, device)
     views = get_augmentation(config.augment).tta_views() if config.tta else ["none"]
     out = []
     for batch in _batches(images, np.asarray(rows), config.batch_size, config.workers):

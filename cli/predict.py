@@ -1,0 +1,45 @@
+"""``labelclean predict``: class probabilities of a folder of images from a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import command, err, out
+from .common import progress_bar
+
+
+@command("predict")
+def predict_cmd(
+    checkpoint: Annotated[Path, typer.Option(
+        "--checkpoint", help="model.pt written by 'labelclean train', or its folder.",
+        show_default=False)],
+    images: Annotated[Path, typer.Option(
+        "--images", help="Folder of images to predict (nested folders too).",
+        show_default=False)],
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="A labels CSV (image_id,label): predict the images it lists and "
+                         "keep their labels in a label column.", show_default=False)] = None,
+    tta: Annotated[bool, typer.Option(
+        "--tta", help="Average the flips the model trained with.")] = False,
+    out_file: Annotated[Path, typer.Option(
+        "--out", help="Where to write the table (default: predictions.csv).")] = Path(
+        "predictions.csv"),
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Predict class probabilities: one row per image, readable by 'labelclean noise --oof'."""
+    from labelclean.io.guard import check_output
+    from labelclean.train.predict import predict_folder, write_predictions
+
+    check_output(out_file, images_root=images, inputs={"the labels file": labels},
+                 example="predictions.csv")
+    with progress_bar("predict") as progress:
+        result = predict_folder(checkpoint, images, labels=labels, tta=tta, device=device,
+                                progress=progress)
+    path = write_predictions(result, out_file)
+    out.print(f"Wrote {path}: {len(result.table):,} images, {len(result.classes):,} classes",
+              markup=False)
+    for note in result.notes:
+        err.print(f"Note: {note}", markup=False)
