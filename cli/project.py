@@ -27,12 +27,16 @@ def init(
         "--class-names", help='JSON file {"label": "name"} used by the report.')] = None,
     workdir: Annotated[Path, typer.Option("--workdir", help="Work directory.")] = Path(
         ".labelclean"),
+    group_col: Annotated[Optional[str], typer.Option(
+        "--group-col", help="Labels-file column (patient, plant) whose groups stay in one "
+                            "fold.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write labelclean.toml so later commands need no arguments."""
     from labelclean.config.project import PROJECT_FILE, DatasetSpec, write_project
     from labelclean.errors import NoDatasetError
     from labelclean.io.dataset import load_class_names, load_dataset
+    from labelclean.io.groups import count_dataset_groups
     from labelclean.io.guard import check_output, check_workdir, writing
 
     if images is None:
@@ -44,15 +48,17 @@ def init(
     dataset = load_dataset(images, labels, id_col=id_col, label_col=label_col,
                            path_col=path_col, exclude=[workdir])
     load_class_names(class_names)
+    groups = count_dataset_groups(dataset, group_col)
     spec = DatasetSpec(images=images, labels=labels, id_col=id_col, label_col=label_col,
-                       path_col=path_col, class_names=class_names)
+                       path_col=path_col, class_names=class_names, group_col=group_col)
     with writing(target, "config"):
         path = write_project(target, spec, workdir)
     kind = {"csv": "labels file", "imagefolder": "ImageFolder tree",
             "unlabeled": "unlabeled folder"}[dataset.kind]
     extra = ", ".join(f"{n:,} {what}" for n, what in (
         (dataset.unlabeled if dataset.kind != "unlabeled" else 0,
-         "unlabeled (scanned, not scored)"), (dataset.missing, "missing")) if n)
+         "unlabeled (scanned, not scored)"), (dataset.missing, "missing"),
+        (groups or 0, f"groups in {group_col}")) if n)
     out.print(f"Wrote {path}: {plural(len(dataset), 'image')}, "
               f"{plural(len(dataset.classes), 'class').replace('classs', 'classes')} ({kind})."
               + (f" {extra}." if extra else ""), markup=False)

@@ -8,6 +8,7 @@ Layout::
     id_col = "image_id"
     label_col = "label"
     path_col = ""
+    group_col = "patient_id"     # optional: rows of one group stay in one fold
     workdir = ".labelclean"
 
     [dedupe]                      # any stage option, by its key
@@ -48,6 +49,9 @@ class DatasetSpec:
     label_col: str = "label"
     path_col: str | None = None
     class_names: Path | None = None
+    #: A labels-file column (patient, plant, field) whose groups stay on one side of every
+    #: split (oof folds, held-out splits); read with :func:`labelclean.io.groups.read_groups`.
+    group_col: str | None = None
 
 
 @dataclass
@@ -89,7 +93,8 @@ def read_project(config: str | Path | None = None, *, schema: Mapping[str, type]
                  images: str | Path | None = None, labels: str | Path | None = None,
                  workdir: str | Path | None = None, id_col: str | None = None,
                  label_col: str | None = None, path_col: str | None = None,
-                 class_names: str | Path | None = None) -> Project:
+                 class_names: str | Path | None = None,
+                 group_col: str | None = None) -> Project:
     """Read the project file (if any), check its stage tables against ``schema`` (stage ->
     options dataclass) and apply command-line overrides.
 
@@ -115,6 +120,7 @@ def read_project(config: str | Path | None = None, *, schema: Mapping[str, type]
         path_col=path_col or ds.get("path_col") or None,
         class_names=(Path(class_names) if class_names
                      else _resolve(base, ds.get("class_names"))),
+        group_col=group_col or ds.get("group_col") or None,
     )
     if workdir:
         wd = Path(workdir)

@@ -17,7 +17,7 @@ from labelclean.errors import ConfigError
 
 #: The keys of ``[dataset]`` (all strings; paths are relative to the project file).
 DATASET_OPTIONS = ("images", "labels", "id_col", "label_col", "path_col", "class_names",
-                   "workdir")
+                   "workdir", "group_col")
 
 
 def _dataset_specs() -> dict[str, OptionSpec]:

@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelclean.dedupe.grouping import choose_keep, group_labels, groups_of, labels_conflict
+from labelclean.dedupe.confirm import (
+    as_pairs,
+    confirm,
+    pair_frame,
+    star_groups_of,
+    window_frame,
+    with_plain_hints,
+)
+from labelclean.dedupe.grouping import group_labels, groups_of
 from labelclean.dedupe.neighbors import (
     Pairs,
     cluster_pairs,
@@ -42,13 +50,16 @@ from labelclean.dedupe.neighbors import (
     hamming_pairs,
 )
 from labelclean.dedupe.options import METHODS, DedupeOptions
-from labelclean.dedupe.verify import (
-    pixel_digest,
-    verify_pairs,
+from labelclean.dedupe.photo import (
+    SPECTRUM_THRESHOLD,
+    DetailImages,
+    spectrum_vectors,
 )
-from labelclean.io.formats import DUPLICATES_COLUMNS
+from labelclean.dedupe.stars import LARGE_GROUP, Stars
+from labelclean.dedupe.table import group_table, related_table
+from labelclean.dedupe.verify import pixel_digest, verify_pairs
 from labelclean.progress import ProgressFn, report
-from labelclean.scan.hashing import HASH_BITS, check_hash_methods, hamming, hex_to_bytes
+from labelclean.scan.hashing import HASH_BITS, check_hash_methods, hex_to_bytes
 
 #: The ``method`` values of duplicates.csv by strength, strongest first; the names of one
 #: tuple are equally strong (the four hashes; embedding and dbscan).
@@ -75,13 +86,15 @@ class DuplicatesResult:
     ``table`` has the columns of ``duplicates.csv``
     (:data:`~labelclean.io.formats.DUPLICATES_COLUMNS`), one row per member of each group,
     the kept copy first. ``pairs`` holds the confirmed pairs (row numbers
-    ``i < j``, ``method``, ``score``); ``summary`` the counts for the terminal.
+    ``i < j``, ``method``, ``score``); ``related`` the confirmed pairs not inside one group
+    (``related.csv``); ``summary`` the counts for the terminal.
     """
 
     table: pd.DataFrame
     pairs: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    related: pd.DataFrame | None = None
 
 
 # -- the three building blocks, usable on their own ----------------------------------------
@@ -171,19 +184,33 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
     candidates = _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress)
     digests: dict[int, str | None] = {}
     pixels, candidates = _pixel_pairs(candidates, index, thumbs, images_root, digests, opts)
+    rejected, detail = 0, None
     if opts.verify and len(candidates):
-        ok, _ = verify_pairs(thumbs, _as_pairs(candidates), min_correlation=opts.min_correlation,
-                             max_difference=opts.max_difference, max_shift=opts.max_shift)
+        report(progress, 0, 1, "verify")
+        detail = (DetailImages([Path(images_root) / p for p in index["path"]])
+                  if images_root is not None else None)
+        ok, score = confirm(thumbs, candidates, opts, detail)
         rejected = int((~ok).sum())
-        candidates = candidates[ok]
-    else:
-        rejected = 0
+        candidates = candidates[ok].assign(score=score[ok])
     report(progress, 1, 1, "groups")
-    confirmed = pd.concat([exact, pixels, candidates], ignore_index=True)
-    table = _table(index, confirmed, thumbs, hashes, embeddings, digests, opts)
+    confirmed = pd.concat([exact, pixels, candidates[["i", "j", "method", "score"]]],
+                          ignore_index=True)
+    stars = star_groups_of(index, confirmed, thumbs, opts, detail)
+    table = group_table(index, confirmed, stars, digests, _RANK)
+    related = related_table(index, confirmed, stars, table.attrs.pop("group_of_label"))
     summary = summarize(table, n_images=n, unreadable=int((~readable).sum()),
                         rejected=rejected, methods=methods)
-    return DuplicatesResult(table=table, pairs=confirmed, summary=summary)
+    summary.update(related_pairs=len(related), large_groups=_large(stars, table, index),
+                   group_limit=LARGE_GROUP)
+    return DuplicatesResult(table=table, pairs=confirmed, summary=summary, related=related)
+
+
+def _large(stars: Stars, table: pd.DataFrame, index: pd.DataFrame) -> list[int]:
+    """duplicates.csv group ids of the groups that reached the size limit."""
+    keepers = table[table["keep"].astype(bool)]
+    by_keeper = dict(zip(keepers["image_id"], keepers["group_id"]))
+    ids = index["image_id"].to_numpy()[stars.keepers[stars.large]]
+    return sorted(int(by_keeper[k]) for k in ids)
 
 
 def _check_inputs(index, thumbs, hashes, embeddings, methods, opts) -> None:
@@ -216,19 +243,9 @@ def _representatives(sha: np.ndarray, readable: np.ndarray) -> tuple[np.ndarray,
     return np.sort(rows[first]), rep_of
 
 
-def _frame(pairs: Pairs, method: str) -> pd.DataFrame:
-    return pd.DataFrame({"i": pairs.i, "j": pairs.j, "method": method,
-                         "score": pairs.score.astype(np.float64)})
-
-
-def _as_pairs(frame: pd.DataFrame) -> Pairs:
-    return Pairs(frame["i"].to_numpy(np.int64), frame["j"].to_numpy(np.int64),
-                 frame["score"].to_numpy(np.float32))
-
-
 def _exact_pairs(rep_of: np.ndarray, readable: np.ndarray) -> pd.DataFrame:
     rows = np.flatnonzero(readable & (rep_of != np.arange(len(rep_of))))
-    return _frame(Pairs(rep_of[rows], rows, np.ones(len(rows), np.float32)), "exact")
+    return pair_frame(Pairs(rep_of[rows], rows, np.ones(len(rows), np.float32)), "exact")
 
 
 def thumbnail_vectors(thumbs: np.ndarray) -> np.ndarray:
@@ -244,7 +261,9 @@ def thumbnail_vectors(thumbs: np.ndarray) -> np.ndarray:
 
 
 def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd.DataFrame:
-    frames = []
+    """Candidate pairs (``i < j``, method, score) with verification hints (see
+    :func:`_with_plain_hints`), one row per pair, the strongest method naming it."""
+    frames, windows, spectra = [], None, None
     for method in methods:
         report(progress, 0, 1, f"candidates: {method}")
         if method == "hash":
@@ -252,35 +271,57 @@ def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd
             has = np.array([bool(c) for c in codes], dtype=bool)
             found = hamming_pairs(hex_to_bytes(list(codes[has])), opts.radius)
             found = Pairs(found.i, found.j, 1 - found.score / HASH_BITS).mapped(reps[has])
-            frames.append(_frame(found, opts.hash_method))
+            frames.append(pair_frame(found, opts.hash_method))
         elif method == "thumbnail":
             vectors = thumbnail_vectors(thumbs[reps])
             found = cosine_pairs(vectors, opts.thumbnail_threshold, opts.k).mapped(reps)
-            frames.append(_frame(found, "thumbnail"))
+            frames.append(pair_frame(found, "thumbnail"))
+            found = cosine_pairs(spectrum_vectors(thumbs[reps]), SPECTRUM_THRESHOLD,
+                                 1).mapped(reps)
+            spectra = pair_frame(found, "thumbnail")
+            windows = window_frame(thumbs, reps, opts)
         elif method == "embedding":
             found = cosine_pairs(embeddings[reps], opts.threshold, opts.k,
                                  progress=progress).mapped(reps)
-            frames.append(_frame(found, "embedding"))
+            frames.append(pair_frame(found, "embedding"))
         else:  # dbscan
             vectors = np.asarray(embeddings[reps])
             found = cluster_pairs(dbscan_labels(vectors, opts.threshold), vectors, opts.k)
-            frames.append(_frame(found.mapped(reps), "dbscan"))
+            frames.append(pair_frame(found.mapped(reps), "dbscan"))
     if not frames:
-        return _frame(Pairs.empty(), "")
+        return with_plain_hints(pair_frame(Pairs.empty(), ""))
     both = pd.concat(frames, ignore_index=True)
     both = both.assign(rank=both["method"].map(_RANK)).sort_values(["rank", "i", "j"],
                                                                    kind="stable")
-    return both.drop_duplicates(["i", "j"]).drop(columns="rank").reset_index(drop=True)
+    both = with_plain_hints(both.drop_duplicates(["i", "j"]).drop(columns="rank"))
+    if windows is None:
+        return both.assign(source="plain").reset_index(drop=True)
+    # a pair the window search found carries its window and transform (the strongest
+    # method still names it); pairs only the window search found join as thumbnail pairs
+    hinted = both.merge(windows.drop(columns=["method", "score", "source"]), on=["i", "j"],
+                        how="left", suffixes=("_plain", ""))
+    for col in ("a", "b", "w0", "w1", "w2", "w3", "t"):
+        hinted[col] = hinted[col].fillna(hinted[f"{col}_plain"])
+    hinted = hinted.drop(columns=[c for c in hinted.columns if c.endswith("_plain")])
+    windows = pd.concat([windows, with_plain_hints(spectra).assign(source="spectrum")],
+                        ignore_index=True).drop_duplicates(["i", "j"])
+    extra = windows.merge(both[["i", "j"]], on=["i", "j"], how="left", indicator=True)
+    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
+    out = pd.concat([hinted.assign(source="plain"), extra], ignore_index=True)
+    out[["a", "b", "t"]] = out[["a", "b", "t"]].astype(np.int64)
+    return out.reset_index(drop=True)
 
 
 def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
     """Split off candidates holding the same decoded pixels: (pixel pairs, the rest)."""
     if images_root is None or not len(candidates):
-        return _frame(Pairs.empty(), "pixels"), candidates
+        return pair_frame(Pairs.empty(), "pixels"), candidates
     i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
     width, height = index["width"].to_numpy(), index["height"].to_numpy()
     same_size = (width[i] == width[j]) & (height[i] == height[j])
-    ok, _ = verify_pairs(thumbs, _as_pairs(candidates).subset(same_size),
+    if "source" in candidates:  # pairs of the same pixels are hash neighbours already
+        same_size &= (candidates["source"] == "plain").to_numpy()
+    ok, _ = verify_pairs(thumbs, as_pairs(candidates).subset(same_size),
                             min_correlation=_PIXEL_CANDIDATE[0],
                             max_difference=_PIXEL_CANDIDATE[1], max_shift=0.0)
     maybe = np.flatnonzero(same_size)[ok]
@@ -301,67 +342,7 @@ def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
     return pixels.reset_index(drop=True), candidates[~equal].reset_index(drop=True)
 
 
-# -- the output table ------------------------------------------------------------------------
-
-def _table(index, pairs, thumbs, hashes, embeddings, digests, opts) -> pd.DataFrame:
-    n = len(index)
-    i, j = pairs["i"].to_numpy(np.int64), pairs["j"].to_numpy(np.int64)
-    labels = group_labels(n, i, j)
-    best = _best_near_method(n, pairs)
-    area = (index["width"].fillna(0).astype(np.int64) * index["height"].fillna(0)
-            .astype(np.int64)).to_numpy()
-    nbytes = index["bytes"].fillna(0).astype(np.int64).to_numpy()
-    sha = index["sha256"].astype(str).to_numpy()
-    ids, given = index["image_id"].to_numpy(), index["label"].to_numpy()
-    groups = sorted(groups_of(labels), key=lambda g: (-len(g), int(g[0])))
-    rows = []
-    for gid, members in enumerate(groups, start=1):
-        keep = choose_keep(members, area, nbytes)
-        conflict = labels_conflict(given[members])
-        others = [(m, *_relation(m, keep, sha, digests, best, thumbs, hashes, embeddings,
-                                 opts)) for m in members if m != keep]
-        strongest = min((method for _, method, _ in others), key=_RANK.get)
-        for row, method, score in [(keep, strongest, 1.0)] + others:
-            rows.append((gid, ids[row], given[row], row == keep, method, score, conflict))
-    table = pd.DataFrame(rows, columns=DUPLICATES_COLUMNS)
-    table["label"] = table["label"].astype(object).where(table["label"].notna(), "")
-    return table
-
-
-def _best_near_method(n: int, pairs: pd.DataFrame) -> np.ndarray:
-    """Per row, the strongest near method among its pairs, spread over same-pixel twins."""
-    names = list(METHOD_ORDER)
-    rank = np.full(n, len(names), dtype=np.int64)
-    near = pairs[~pairs["method"].isin(["exact", "pixels"])]
-    r = near["method"].map(names.index).to_numpy(np.int64)
-    for col in ("i", "j"):
-        np.minimum.at(rank, near[col].to_numpy(np.int64), r)
-    twins = pairs[pairs["method"].isin(["exact", "pixels"])]
-    tl = group_labels(n, twins["i"].to_numpy(np.int64), twins["j"].to_numpy(np.int64))
-    for members in groups_of(tl):
-        rank[members] = rank[members].min()
-    return np.array(names + [""], dtype=object)[rank]
-
-
-def _relation(row, keep, sha, digests, best, thumbs, hashes, embeddings, opts):
-    """(method, similarity to the kept copy) of one group member."""
-    if sha[row] == sha[keep]:
-        return "exact", 1.0
-    if digests.get(row) is not None and digests.get(row) == digests.get(keep):
-        return "pixels", 1.0
-    method = best[row] or "pixels"
-    if method in STRENGTH[2]:  # a perceptual hash
-        col = hashes[method].to_numpy()
-        distance = hamming(col[row], col[keep])
-        return method, round(1 - distance / HASH_BITS, 4)
-    if method in ("embedding", "dbscan"):
-        a, b = (np.asarray(embeddings[r], np.float64) for r in (row, keep))
-        cos = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-        return method, round(cos, 4)
-    corr, _ = verify_pairs(thumbs, Pairs(np.array([row]), np.array([keep]), np.zeros(1)),
-                           max_shift=opts.max_shift)
-    return method, round(float(corr[0]), 4)
-
+# -- the summary ------------------------------------------------------------------------------
 
 def summarize(table: pd.DataFrame, *, n_images: int, unreadable: int, rejected: int = 0,
               methods: Sequence[str] = ()) -> dict[str, Any]:
@@ -389,4 +370,5 @@ def summarize(table: pd.DataFrame, *, n_images: int, unreadable: int, rejected: 
 def options_dict(options: DedupeOptions) -> dict[str, Any]:
     data = asdict(options)
     data["methods"] = list(options.methods) if options.methods is not None else None
+    data["against"] = [str(p) for p in options.against] if options.against else None
     return data

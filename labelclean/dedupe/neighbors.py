@@ -1,10 +1,10 @@
 """Sub-quadratic neighbour search: Hamming radius on binary hashes, cosine kNN on vectors.
 
 Both searches go through faiss and return :class:`Pairs` (row ``i < j``, with a score), never
-an N x N matrix. Hash search is an exact range search over packed 64-bit codes in batches of
-queries (faiss ``IndexBinaryFlat``: SIMD popcounts, ~22 s for 200,000 codes on 2 cores; at
-radius 10 of 64 bits it beats multi-index hashing, whose 16-bit tables need two flipped bits
-each and fill with candidates, about five times at every size measured). Vector search is exact
+an N x N matrix. Hash search is an exact nearest-neighbour search over packed 64-bit codes in
+batches of queries (faiss ``IndexBinaryFlat``: SIMD popcounts), keeping each row's
+:data:`MAX_HASH_NEIGHBOURS` nearest within the radius, so a cluster of identical hashes
+cannot fill memory with the square of its size. Vector search is exact
 (``IndexFlatIP``) up to ``exact_limit`` rows and an inverted-file index above it, whose
 candidates carry their exact inner product.
 """
@@ -22,6 +22,9 @@ from labelclean.progress import ProgressFn, report
 EXACT_LIMIT = 20_000
 #: Rows per query batch (bounds the memory of a search to a few batches of vectors).
 BATCH = 8192
+#: Queries per hash range search: a cluster of C identical hashes gives HASH_BATCH x C
+#: results per batch before each row's nearest are kept.
+HASH_BATCH = 512
 
 
 @dataclass
@@ -56,13 +59,21 @@ def _ordered_unique(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> Pairs:
     return Pairs(a[first], b[first], score[first].astype(np.float32))
 
 
-def hamming_pairs(codes: np.ndarray, radius: int) -> Pairs:
-    """Every pair of rows whose 64-bit codes are at most ``radius`` bits apart.
+#: Most hash neighbours kept per image: a cluster of near-identical hashes (near-blank
+#: images) gives at most this many pairs per image, not the square of its size.
+MAX_HASH_NEIGHBOURS = 32
+
+
+def hamming_pairs(codes: np.ndarray, radius: int, max_neighbours: int = MAX_HASH_NEIGHBOURS
+                  ) -> Pairs:
+    """The pairs of rows whose 64-bit codes are at most ``radius`` bits apart, each row's
+    ``max_neighbours`` nearest at most (memory O(N x max_neighbours)).
 
     Parameters
     ----------
     codes : (N, 8) uint8 array, one packed 64-bit hash per row.
     radius : largest Hamming distance reported (0 = identical hashes only).
+    max_neighbours : nearest codes looked at per row.
 
     Returns
     -------
@@ -78,11 +89,19 @@ def hamming_pairs(codes: np.ndarray, radius: int) -> Pairs:
     index = faiss.IndexBinaryFlat(64)
     index.add(codes)
     parts = []
-    for start in range(0, len(codes), BATCH):
-        lims, dist, found = index.range_search(codes[start:start + BATCH], int(radius) + 1)
+    for start in range(0, len(codes), HASH_BATCH):
+        lims, dist, found = index.range_search(codes[start:start + HASH_BATCH], int(radius) + 1)
         rows = np.repeat(np.arange(start, start + len(lims) - 1), np.diff(lims).astype(np.int64))
-        parts.append((rows, found.astype(np.int64), dist.astype(np.float32)))
+        keep = _nearest_per_row(rows, dist, int(max_neighbours) + 1)
+        parts.append((rows[keep], found[keep].astype(np.int64), dist[keep].astype(np.float32)))
     return _ordered_unique(*(np.concatenate(p) for p in zip(*parts)))
+
+
+def _nearest_per_row(rows: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest ``dist`` of each row (``rows`` ascending)."""
+    order = np.lexsort((dist, rows))
+    first = np.searchsorted(rows[order], rows[order], side="left")
+    return order[np.arange(len(order)) - first < k]
 
 
 def _build_index(x: np.ndarray, exact_limit: int, nprobe: int, seed: int):

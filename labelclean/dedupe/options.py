@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labelclean.config.options import BOOL, INT, NAMES, NUMBER, TEXT, option
+from labelclean.config.options import BOOL, INT, NAMES, NUMBER, PATHS, TEXT, option
 
 #: Candidate sources for near copies; the default is hash + thumbnail, + embedding if present.
 METHODS = ("hash", "thumbnail", "embedding", "dbscan")
@@ -57,6 +57,20 @@ class DedupeOptions:
     max_shift: float = option(MAX_SHIFT, NUMBER, "Largest shift tried when comparing "
                                                  "thumbnails, in thumbnail pixels.", low=0.0,
                               cli=False)
+
+    flips: bool = option(False, BOOL, "Also count mirror images (left-right, up-down) as "
+                                      "copies (default: off).", flag="--flips/--no-flips")
+    rotations: bool = option(False, BOOL, "Also count 90, 180 and 270 degree rotations as "
+                                          "copies (default: off).",
+                             flag="--rotations/--no-rotations")
+
+    against: tuple[str, ...] | None = option(
+        None, PATHS, "Another set's images folder (a test set, extra data); repeat for more. "
+                     "This dataset's copies of its images go to leaks.csv; the other set is "
+                     "scanned into the work directory and never modified.")
+    drop_leaks: bool = option(False, BOOL, "Drop the images that copy another set's (default: "
+                                           "send them to review).",
+                              flag="--drop-leaks/--review-leaks")
 
     def resolved_methods(self, has_embeddings: bool) -> tuple[str, ...]:
         if self.methods is None:

@@ -21,7 +21,9 @@ from labelclean.dedupe.find import (
     find_duplicates,
     options_dict,
 )
+from labelclean.dedupe.leaks import against_fingerprint, leaks_against
 from labelclean.errors import MissingStageError
+from labelclean.io.dedupe_files import LEAKS, RELATED, write_leaks, write_related
 from labelclean.io.formats import (
     images_root,
     read_duplicates,
@@ -66,7 +68,7 @@ def dedupe_workdir(workdir: str | Path, *, options: DedupeOptions | None = None,
     inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(HASHES),
                          wd.output_fingerprint(THUMBS),
                          wd.output_fingerprint(emb_file.relative_to(wd.root))
-                         if emb_file is not None else None)
+                         if emb_file is not None else None, against_fingerprint(opts.against))
     if not force and wd.is_fresh("dedupe", params, inputs):
         record = wd.read_record("dedupe") or {}
         return DuplicatesResult(table=read_duplicates(wd.root, typed=True), pairs=pd.DataFrame(),
@@ -74,8 +76,14 @@ def dedupe_workdir(workdir: str | Path, *, options: DedupeOptions | None = None,
     result = find_duplicates(index, thumbs, hashes=hashes, embeddings=embeddings,
                              images_root=images_root(wd.root), options=opts,
                              progress=progress)
+    leaks = leaks_against(wd.root, index, hashes if hashes is not None else (
+        _read_hashes(wd, opts) if opts.against else None), thumbs, images_root(wd.root), opts)
+    result.summary.update(leaks=len(leaks), leaked_images=int(leaks["image_id"].nunique()))
     write_duplicates(result.table, wd.root)
-    wd.write_record("dedupe", params, inputs, [DUPLICATES], extra={"summary": result.summary})
+    write_related(result.related, wd.root)
+    write_leaks(leaks, wd.root)
+    wd.write_record("dedupe", params, inputs, [DUPLICATES, RELATED, LEAKS],
+                    extra={"summary": result.summary})
     return result
 
 

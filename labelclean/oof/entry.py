@@ -14,8 +14,8 @@ def run(project: Any, options: OOFOptions, *, force: bool = False,
     """Out-of-fold probabilities for every labeled image (``oof.csv``)."""
     from labelclean.oof.stage import run_oof_with_settings
 
-    result = run_oof_with_settings(project.workdir, changed(options), force=force,
-                                   progress=progress)
+    settings = {**changed(options), "group_col": project.dataset.group_col}
+    result = run_oof_with_settings(project.workdir, settings, force=force, progress=progress)
     s = result.summary
     source = "embeddings" if s["source"] == "embeddings" else "training"
     return StageResult(

@@ -1,4 +1,5 @@
-"""Folds for out-of-fold predictions: stratified by label, grouped by duplicate group.
+"""Folds for out-of-fold predictions: stratified by label, grouped by duplicate group and
+by the user's groups (``group_col``).
 
 Copies of one image must land in the same fold, or a model is scored on a picture it was
 trained on (and its OOF probability says nothing about the label). Groups come from
@@ -29,14 +30,18 @@ def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = None,
-                     duplicates: pd.DataFrame | None = None) -> np.ndarray:
-    """One group number per image: copies share a number, every other image has its own.
+                     duplicates: pd.DataFrame | None = None,
+                     user_groups: Sequence[object] | None = None) -> np.ndarray:
+    """One group number per image: copies share a number, and so do the images of one user
+    group (``group_col``: a patient, a plant); every other image has its own.
 
     Parameters
     ----------
     image_ids : (N,) image ids.
     sha256 : (N,) content hashes (``""`` for unreadable files); equal hashes are one group.
     duplicates : ``duplicates.csv`` as a table (``group_id, image_id``, ...), or None.
+    user_groups : (N,) the user's group of each image (``""``/None: none), or None. A
+        duplicate group spanning two user groups joins them (a copy must not cross folds).
 
     Returns
     -------
@@ -55,10 +60,40 @@ def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = No
         i, j = _chain_edges(keys)
         edges_i.append(i)
         edges_j.append(j)
+    if user_groups is not None:
+        i, j = _chain_edges(np.asarray(user_groups, dtype=object))
+        edges_i.append(i)
+        edges_j.append(j)
     labels = group_labels(n, np.concatenate(edges_i), np.concatenate(edges_j))
     alone = labels < 0
     labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
     return labels
+
+
+def group_param(settings: dict) -> dict:
+    """The oof parameters for the user's groups: ``{"group_col": name}``, or none."""
+    return {"group_col": settings["group_col"]} if settings.get("group_col") else {}
+
+
+def user_groups_of(plan) -> np.ndarray | None:
+    """(len(plan.rows),) the `group_col` value of each row an oof plan predicts (None when the
+    plan's parameters name no `group_col`); see :func:`labelclean.io.groups.read_groups`."""
+    from labelclean.io.groups import groups_for_workdir
+
+    return groups_for_workdir(plan.workdir, plan.params.get("group_col"),
+                              plan.labeled["image_id"])
+
+
+def group_counts(user_groups, duplicates_and_users: np.ndarray | None = None) -> dict:
+    """For summaries: how many user groups there are, and how many groups the folds keep
+    whole (user and duplicate groups joined); empty without user groups."""
+    if user_groups is None:
+        return {}
+    named = {g for g in user_groups if g not in ("", None)}
+    out = {"user_groups": len(named)}
+    if duplicates_and_users is not None:
+        out["fold_groups"] = int(len(np.unique(duplicates_and_users)))
+    return out
 
 
 def lone_class_rows(codes: np.ndarray) -> np.ndarray:
@@ -147,7 +182,8 @@ def make_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int = 5,
     n_groups = len(np.unique(groups))
     if n_groups < n_folds:
         raise ConfigError(f"`folds` = {n_folds} needs at least {n_folds} images that are not "
-                          f"copies of each other, but found {n_groups}; use fewer folds")
+                          f"copies of each other, but found {n_groups}; use fewer folds "
+                          "(images of one `group_col` value count as one)")
     largest = int(np.unique(labels, return_counts=True)[1].max())
     if largest < n_folds:
         fix = (f"use `folds` {largest} or fewer" if largest >= 2 else

@@ -1,0 +1,275 @@
+"""Verifying photo copies: align a copy to a window of the other image, then compare.
+
+A near copy of a photograph is the original (or a window of it: a crop of up to about 10 %
+per side, or, for a shifted or padded copy, a window reaching a little past its edge) put
+through a monotone brightness curve (brightness, contrast and gamma changes, clipping
+included), resampled to another size (aspect ratio included: thumbnails are square) and
+re-encoded; optionally mirrored or rotated by 90 degrees. Verification looks for the window
+and the transform that make the two thumbnails agree:
+
+* the window search starts from a hint (the candidate search's window, or the whole image)
+  and moves each edge of the window in steps of 2.5 % of the side, one axis at a time;
+* the comparison drops a ring of the copy's border (a black border, or pixels the window
+  takes from outside the image) and matches the brightness histograms (a monotone curve
+  cancels; two different pictures stay different), then measures the correlation and the
+  remaining difference.
+
+Thumbnails are the scan's (N, 32, 32) uint8 greyscale arrays; everything here is vectorised
+over pairs. Two different pictures of one kind of thing (two handwritten 3s, two crops of
+one sky) agree in their overall shape but not pixel by pixel; pictures with almost no
+structure (flat sky, a blank wall) are never near copies (only exact or same-pixel ones).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Side of the compared windows, as a fraction of the images' side (32 -> 16, 64 -> 32).
+SCALE = 2
+#: Ring of the copy's border left out of the comparison, as a fraction of the side.
+RING = 1 / 16
+#: Steps (fractions of the side) each window edge moves during the search.
+STEPS = (-0.05, -0.025, 0.0, 0.025, 0.05)
+#: Windows of every image indexed for the candidate search: per axis (start, stop).
+AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
+#: A thumbnail whose standard deviation is below this (grey levels) has no structure.
+LOW_INFORMATION = 3.0
+#: Windows are kept within these bounds and at least this wide (fractions of the side).
+_BOUNDS = (-0.055, 1.055)
+_MIN_WIDTH = 0.74
+_CHUNK = 1024
+
+#: Transforms of a copy: name -> function of an (M, S, S) array.
+TRANSFORMS = {
+    "none": lambda t: t,
+    "flip_lr": lambda t: t[:, :, ::-1],
+    "flip_ud": lambda t: t[:, ::-1, :],
+    "rot90": lambda t: np.rot90(t, 1, axes=(1, 2)),
+    "rot180": lambda t: t[:, ::-1, ::-1],
+    "rot270": lambda t: np.rot90(t, 3, axes=(1, 2)),
+    "transpose": lambda t: np.swapaxes(t, 1, 2),
+    "antitranspose": lambda t: np.rot90(t, 2, axes=(1, 2)).swapaxes(1, 2),
+}
+#: The transform that undoes each one.
+INVERSE = {"none": "none", "flip_lr": "flip_lr", "flip_ud": "flip_ud", "rot90": "rot270",
+           "rot180": "rot180", "rot270": "rot90", "transpose": "transpose",
+           "antitranspose": "antitranspose"}
+#: Coarse, then fine and finest steps of the window search's rounds (the last two rounds
+#: fine, then finest).
+COARSE_STEPS = (-0.05, 0.0, 0.05)
+FINE_STEPS = (-0.025, 0.0, 0.025)
+FINEST_STEPS = (-0.0125, 0.0, 0.0125)
+
+
+def transform_names(flips: bool, rotations: bool) -> tuple[str, ...]:
+    """The transforms a copy may have gone through, ``none`` first."""
+    names = ["none"]
+    if flips:
+        names += ["flip_lr", "flip_ud"]
+    if rotations:
+        names += ["rot90", "rot180", "rot270"]
+    if flips and rotations:
+        names += ["transpose", "antitranspose"]
+    return tuple(names)
+
+
+def resample_matrix(start: np.ndarray, stop: np.ndarray, size: int, out: int) -> np.ndarray:
+    """(M, out, size) bilinear interpolation matrices: row k samples the window
+    ``[start, stop]`` (fractions of the side, (M,) each) at its k-th of ``out`` cells; samples
+    outside the image repeat its edge. Windows on the :data:`GRID` are cached."""
+    start, stop = np.asarray(start, np.float32), np.asarray(stop, np.float32)
+    qa, qb = np.rint(start / GRID).astype(np.int64), np.rint(stop / GRID).astype(np.int64)
+    on_grid = (np.abs(qa * GRID - start) < 1e-4) & (np.abs(qb * GRID - stop) < 1e-4)
+    if not on_grid.all() or not len(start):
+        return _resample(start, stop, size, out)
+    keys, inverse = np.unique(qa * 4096 + qb, return_inverse=True)
+    cache = _CACHE.setdefault((size, out), {})
+    missing = [int(k) for k in keys if int(k) not in cache]
+    if missing:
+        miss = np.array(missing, np.int64)
+        mats = _resample((miss // 4096) * GRID, (miss % 4096) * GRID, size, out)
+        cache.update(zip(missing, mats))
+    return np.stack([cache[int(k)] for k in keys])[inverse.ravel()]
+
+
+#: Window edges are multiples of this (the search steps and indexed windows are).
+GRID = 0.0125
+_CACHE: dict[tuple[int, int], dict[int, np.ndarray]] = {}
+
+
+def _resample(start: np.ndarray, stop: np.ndarray, size: int, out: int) -> np.ndarray:
+    start, stop = np.asarray(start, np.float32), np.asarray(stop, np.float32)
+    cells = (np.arange(out, dtype=np.float32) + 0.5) / out
+    pos = (start[:, None] + cells[None, :] * (stop - start)[:, None]) * size - 0.5
+    pos = np.clip(pos, 0, size - 1)
+    low = np.floor(pos).astype(np.int64)
+    frac = pos - low
+    high = np.minimum(low + 1, size - 1)
+    mat = np.zeros((len(start), out, size), np.float32)
+    m, k = np.meshgrid(np.arange(len(start)), np.arange(out), indexing="ij")
+    mat[m, k, low] = 1 - frac  # one cell per (m, k): no repeated index within a write
+    mat[m, k, high] += frac
+    return mat
+
+
+def window_views(thumbs: np.ndarray, windows: np.ndarray, out: int) -> np.ndarray:
+    """(M, out, out) float32: window ``windows[m] = (y0, y1, x0, x1)`` of ``thumbs[m]``."""
+    t = np.asarray(thumbs, np.float32)
+    ry = resample_matrix(windows[:, 0], windows[:, 1], t.shape[1], out)
+    rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], out)
+    return ry @ t @ rx.transpose(0, 2, 1)
+
+
+def shrink(thumbs: np.ndarray, out: int) -> np.ndarray:
+    """(M, S, S) -> (M, out, out) float32, by block averaging when S is a multiple of
+    ``out``, else by bilinear resampling."""
+    t = np.asarray(thumbs, np.float32)
+    if t.shape[1] % out:
+        whole = np.tile(np.array([0, 1, 0, 1], np.float32), (len(t), 1))
+        return window_views(t, whole, out)
+    f = t.shape[1] // out
+    return t.reshape(len(t), out, f, out, f).mean(axis=(2, 4))
+
+
+def _inner(a: np.ndarray) -> np.ndarray:
+    ring = max(1, int(round(RING * a.shape[1])))
+    return a[:, ring:a.shape[1] - ring, ring:a.shape[2] - ring].reshape(len(a), -1)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (M, D) arrays (0 when either row is flat)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.divide((a * b).sum(axis=1), den, out=np.zeros(len(a), np.float32),
+                     where=den > 1e-6)
+
+
+def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
+    """Best (start, stop) of one axis (0 = rows, 1 = columns) over :data:`STEPS`."""
+    side = thumbs.shape[1] // SCALE
+    best = np.full(len(windows), -2.0, np.float32)
+    chosen = windows[:, 2 * axis:2 * axis + 2].copy()
+    for ds in steps:
+        for de in steps:
+            start = windows[:, 2 * axis] + ds
+            stop = windows[:, 2 * axis + 1] + de
+            mat = resample_matrix(start, stop, thumbs.shape[1], side)
+            view = mat @ fixed if axis == 0 else fixed @ mat.transpose(0, 2, 1)
+            corr = _correlation(_inner(view), copy_inner)
+            ok = (stop - start >= _MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
+            better = ok & (corr > best)
+            best[better] = corr[better]
+            chosen[better] = np.stack([start, stop], axis=1)[better]
+    out = windows.copy()
+    out[:, 2 * axis:2 * axis + 2] = chosen
+    return out
+
+
+def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
+          rounds: int = 4, steps: tuple[float, ...] = STEPS) -> np.ndarray:
+    """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
+
+    ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
+    ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
+    moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
+    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest).
+    """
+    t = np.asarray(original, np.float32)
+    side = t.shape[1] // SCALE
+    copy_inner = _inner(shrink(copy, side))
+    windows = np.asarray(hint, np.float32).copy()
+    plan = [steps] if rounds == 1 else (
+        [COARSE_STEPS] * (rounds - 2) + [FINE_STEPS, FINEST_STEPS] if rounds > 2 else
+        [FINE_STEPS, FINEST_STEPS])
+    for step in plan:
+        rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], side)
+        windows = _search_axis(t @ rx.transpose(0, 2, 1), copy_inner, windows, 0, t, step)
+        ry = resample_matrix(windows[:, 0], windows[:, 1], t.shape[1], side)
+        windows = _search_axis(ry @ t, copy_inner, windows, 1, t, step)
+    return windows
+
+
+def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a``'s values replaced by ``b``'s of the same rank, row by row ((M, D) arrays):
+    histogram matching, which undoes any monotone brightness curve from ``a`` to ``b``."""
+    order = np.argsort(a, axis=1, kind="stable")
+    out = np.empty_like(a)
+    np.put_along_axis(out, order, np.sort(b, axis=1), axis=1)
+    return out
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    """(M, H, W) smoothed twice by a [1, 2, 1] / 4 kernel along each axis (edges repeated)."""
+    for _ in range(2):
+        p = np.pad(x, ((0, 0), (1, 1), (0, 0)), mode="edge")
+        x = (p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]) / 4
+        p = np.pad(x, ((0, 0), (0, 0), (1, 1)), mode="edge")
+        x = (p[:, :, :-2] + 2 * p[:, :, 1:-1] + p[:, :, 2:]) / 4
+    return x
+
+
+def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(correlation, detail)`` of ``copy`` and the ``windows`` of ``original``, both after
+    histogram matching (a monotone brightness curve cancels), without the border ring.
+
+    correlation : (M,) in [-1, 1] of the pixels (higher is more alike).
+    detail : (M,) in [-1, 1], the rank correlation of the fine detail (each picture minus
+        its smoothed self): pictures alike in outline (one dark corner, a horizon) but
+        different in their detail score low (higher is more alike).
+    """
+    out = original.shape[1] // SCALE
+    view = _inner(window_views(original, windows, out))
+    target = _inner(shrink(copy, out))
+    side = int(round(np.sqrt(target.shape[1])))
+    matched = _matched(view, target)
+    corr = _correlation(matched, target)
+    m3 = matched.reshape(-1, side, side)
+    t3 = target.reshape(-1, side, side)
+    detail = _correlation(_ranks((m3 - _blur(m3)).reshape(len(m3), -1)),
+                          _ranks((t3 - _blur(t3)).reshape(len(t3), -1)))
+    return corr, detail
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Row-wise ranks of (M, D) values (a rank correlation is not ruled by one strong edge)."""
+    return np.argsort(np.argsort(a, axis=1), axis=1).astype(np.float32)
+
+
+def structured(thumbs: np.ndarray) -> np.ndarray:
+    """(N,) bool: thumbnails with enough structure to be compared as photos
+    (standard deviation at least :data:`LOW_INFORMATION` grey levels)."""
+    t = np.asarray(thumbs, np.float32).reshape(len(thumbs), -1)
+    return t.std(axis=1) >= LOW_INFORMATION
+
+
+def window_table() -> np.ndarray:
+    """(W, 4) the indexed windows ``(y0, y1, x0, x1)``, the whole image first: each pair of
+    :data:`AXIS_WINDOWS` crops alike on both axes, and the deepest crop on one axis only."""
+    same = [(*w, *w) for w in AXIS_WINDOWS]
+    whole, deep = AXIS_WINDOWS[0], AXIS_WINDOWS[-1]
+    return np.array(same + [(*whole, *deep), (*deep, *whole)], np.float32)
+
+
+def rough_correlation(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
+                      ) -> np.ndarray:
+    """(M,) plain correlation of ``copy`` and the ``windows`` of ``original`` (a cheap first
+    test before :func:`align`; higher is more alike)."""
+    out = original.shape[1] // SCALE
+    return _correlation(_inner(window_views(original, windows, out)),
+                        _inner(shrink(copy, out)))
+
+
+def descriptors(thumbs: np.ndarray, windows: np.ndarray, side: int = 8) -> np.ndarray:
+    """(N * W, side * side) float32, unit-norm mean-centred windows of every thumbnail:
+    row ``n * W + w`` is window ``w`` of image ``n`` (flat windows give zero rows)."""
+    n, w = len(thumbs), len(windows)
+    flat = np.empty((n * w, side * side), np.float32)
+    for start in range(0, n, _CHUNK):
+        t = np.asarray(thumbs[start:start + _CHUNK], np.float32)
+        views = window_views(np.repeat(t, w, axis=0), np.tile(windows, (len(t), 1)), side)
+        flat[start * w:(start + len(t)) * w] = views.reshape(len(t) * w, -1)
+    flat -= flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    return np.divide(flat, norms, out=np.zeros_like(flat), where=norms > 1.0)

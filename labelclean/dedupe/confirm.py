@@ -1,0 +1,109 @@
+"""Verifying the dedupe stage's candidate pairs and grouping the confirmed ones.
+
+A candidate frame has one row per pair: ``i < j`` (rows of the index), ``method``,
+``score``, and the verification hints of :class:`~labelclean.dedupe.photo.Hints` (``a``,
+``b``, window ``w0..w3``, transform ``t``) and its ``source`` (``plain``: hash or thumbnail
+neighbours; ``window``/``spectrum``: the photo searches).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from labelclean.dedupe.align import LOW_INFORMATION, transform_names
+from labelclean.dedupe.neighbors import Pairs
+from labelclean.dedupe.options import DedupeOptions
+from labelclean.dedupe.photo import DetailImages, Hints, verify_photo_pairs, window_candidates
+from labelclean.dedupe.stars import Stars, star_groups
+from labelclean.dedupe.verify import verify_pairs
+
+#: Candidate pairs verified at a time by the photo check.
+CHUNK = 4096
+
+
+def pair_frame(pairs: Pairs, method: str) -> pd.DataFrame:
+    return pd.DataFrame({"i": pairs.i, "j": pairs.j, "method": method,
+                         "score": pairs.score.astype(np.float64)})
+
+
+def as_pairs(frame: pd.DataFrame) -> Pairs:
+    return Pairs(frame["i"].to_numpy(np.int64), frame["j"].to_numpy(np.int64),
+                 frame["score"].to_numpy(np.float32))
+
+
+def with_plain_hints(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with hint columns (a = i, b = j, the whole window, no transform)."""
+    return frame.assign(a=frame["i"].to_numpy(np.int64), b=frame["j"].to_numpy(np.int64),
+                        w0=0.0, w1=1.0, w2=0.0, w3=1.0, t=0)
+
+
+def window_frame(thumbs: np.ndarray, reps: np.ndarray, opts: DedupeOptions) -> pd.DataFrame:
+    """Window candidates (a crop finds its photo) as a frame with their hints."""
+    hints = window_candidates(thumbs, reps, transform_names(opts.flips, opts.rotations), opts.k)
+    a, b = hints.a, hints.b
+    frame = pd.DataFrame({"i": np.minimum(a, b), "j": np.maximum(a, b), "method": "thumbnail",
+                          "score": 0.0, "a": a, "b": b})
+    for k in range(4):
+        frame[f"w{k}"] = hints.window[:, k].astype(np.float64)
+    frame["t"] = hints.transform
+    frame["source"] = "window"
+    return frame
+
+
+def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
+            detail: DetailImages | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Verify candidate pairs (a frame with ``i, j, score`` and hint columns ``a, b, w0..w3,
+    t``): ``(confirmed (M,) bool, score (M,))``. A pair passes the thumbnail check of
+    :func:`verify_pairs` (as it is, or both flat), or the photo check of
+    :func:`~labelclean.dedupe.photo.verify_photo_pairs`; images with some but too little
+    structure (a sky, a wall) are never near copies."""
+    i, j = candidates["i"].to_numpy(np.int64), candidates["j"].to_numpy(np.int64)
+    plain = (candidates["source"] == "plain").to_numpy() if "source" in candidates else \
+        np.ones(len(i), bool)
+    ok = np.zeros(len(i), bool)
+    ok[plain], _ = verify_pairs(thumbs, as_pairs(candidates[plain]),
+                                min_correlation=opts.min_correlation,
+                                max_difference=opts.max_difference, max_shift=opts.max_shift)
+    std = np.zeros(len(thumbs), np.float32)
+    used = np.unique(np.concatenate([i, j]))
+    std[used] = np.asarray(thumbs[used], np.float32).reshape(len(used), -1).std(axis=1)
+    flat = std < 1.0
+    rich = std >= LOW_INFORMATION
+    ok &= (rich[i] & rich[j]) | (flat[i] & flat[j])
+    score = candidates["score"].to_numpy(np.float64).copy()
+    rest = np.flatnonzero(~ok & rich[i] & rich[j])
+    for start in range(0, len(rest), CHUNK):  # bounded memory: a chunk of pairs at a time
+        part = rest[start:start + CHUNK]
+        good, value = verify_photo_pairs(thumbs, photo_hints(candidates.iloc[part], opts),
+                                         detail)
+        ok[part[good]] = True
+        score[part[good]] = value[good]
+    return ok, score
+
+
+def photo_hints(frame: pd.DataFrame, opts: DedupeOptions) -> Hints:
+    return Hints(frame["a"].to_numpy(np.int64), frame["b"].to_numpy(np.int64),
+                 frame[["w0", "w1", "w2", "w3"]].to_numpy(np.float32),
+                 frame["t"].to_numpy(np.int64), transform_names(opts.flips, opts.rotations))
+
+
+def star_groups_of(index, confirmed, thumbs, opts, detail) -> Stars:
+    """Star groups of the confirmed pairs; extra pairs inside a group are verified here."""
+    area = (index["width"].fillna(0).astype(np.int64) * index["height"].fillna(0)
+            .astype(np.int64)).to_numpy()
+    nbytes = index["bytes"].fillna(0).astype(np.int64).to_numpy()
+    n = len(index)
+    priority = np.empty(n, np.int64)
+    priority[np.lexsort((np.arange(n), -nbytes, -area))] = np.arange(n)
+
+    def check(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        frame = pair_frame(Pairs(a, b, np.zeros(len(a), np.float32)), "thumbnail")
+        frame = with_plain_hints(frame)
+        if not opts.verify:
+            return np.ones(len(a), bool)
+        return confirm(thumbs, frame, opts, detail)[0]
+
+    twin = confirmed["method"].isin(["exact", "pixels"]).to_numpy()
+    return star_groups(n, confirmed["i"].to_numpy(np.int64), confirmed["j"].to_numpy(np.int64),
+                       confirmed["score"].to_numpy(np.float64), priority, twin, check)

@@ -1,0 +1,240 @@
+"""Duplicates of real photos: no chaining, photo verification, leaks, user groups in folds.
+
+The photos are scikit-learn's bundled sample images (china.jpg, flower.jpg), cropped and
+changed here; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from labelclean.dedupe.neighbors import hamming_pairs
+from labelclean.dedupe.options import DedupeOptions
+from labelclean.dedupe.stage import dedupe_workdir
+from labelclean.dedupe.stars import star_groups
+from labelclean.io.dataset import load_dataset
+from labelclean.io.dedupe_files import LEAKS_COLUMNS, RELATED_COLUMNS, read_leaks, read_related
+from labelclean.scan.stage import scan_dataset
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from sklearn.datasets import load_sample_images
+
+    return [Image.fromarray(a) for a in load_sample_images().images]  # china, flower
+
+
+def _crop(img: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    """``box`` = (left, top, right, bottom) as fractions of the side, resized to 320 wide."""
+    w, h = img.size
+    part = img.crop((int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)))
+    return part.resize((320, round(320 * part.height / part.width)), Image.Resampling.LANCZOS)
+
+
+def _dedupe(folder, tmp_path, **options):
+    wd = tmp_path / "wd"
+    scan_dataset(load_dataset(folder), wd)
+    result = dedupe_workdir(wd, options=DedupeOptions(**options), force=True)
+    groups = [set(rows["image_id"]) for _, rows in result.table.groupby("group_id")]
+    return result, groups, wd
+
+
+def _together(groups, a, b) -> bool:
+    return any({a, b} <= g for g in groups)
+
+
+def test_star_groups_never_chain():
+    # 0~1, 1~2 confirmed, 0 and 2 are not copies: 1 is kept first and takes 0; 2 cannot join
+    n, i, j = 3, np.array([0, 1]), np.array([1, 2])
+    stars = star_groups(n, i, j, np.array([0.9, 0.95]), priority=np.array([1, 0, 2]),
+                        twin=np.zeros(2, bool), check=lambda a, b: np.zeros(len(a), bool))
+    assert stars.labels[0] != stars.labels[2] or stars.labels[0] < 0
+    assert stars.related.sum() == 1  # the pair left out of the group is kept, not dropped
+    joined = star_groups(n, i, j, np.array([0.9, 0.95]), priority=np.array([1, 0, 2]),
+                         twin=np.zeros(2, bool), check=lambda a, b: np.ones(len(a), bool))
+    assert len(set(joined.labels)) == 1 and not joined.related.any()  # all three are copies
+
+
+def test_star_groups_stop_at_the_size_limit():
+    n = 12
+    i, j = np.zeros(n - 1, np.int64), np.arange(1, n)
+    stars = star_groups(n, i, j, np.ones(n - 1), np.arange(n), np.zeros(n - 1, bool),
+                        check=lambda a, b: np.ones(len(a), bool), large=5)
+    assert (stars.labels == 0).sum() == 5 and stars.large[0]
+    assert stars.related.sum() == n - 5
+
+
+def test_a_chain_of_overlapping_crops_is_not_one_group(photos, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    china = photos[0]
+    # B the middle of the photo; A and C shifted 8 % left and right: each a crop of about
+    # 8 % of B's width... but A and C are 16 % apart, not copies of each other
+    _crop(china, (0.10, 0.1, 0.80, 0.9)).save(folder / "a.jpg", quality=92)
+    _crop(china, (0.14, 0.1, 0.86, 0.9)).resize((400, 457)).save(folder / "b.jpg", quality=92)
+    _crop(china, (0.20, 0.1, 0.90, 0.9)).save(folder / "c.jpg", quality=92)
+    result, groups, wd = _dedupe(folder, tmp_path)
+    assert not _together(groups, "a.jpg", "c.jpg")
+    assert groups  # B took one of them as its copy
+    related = read_related(wd)
+    assert list(related.columns) == RELATED_COLUMNS
+    pairs = {frozenset(p) for p in zip(related["image_id"], related["other_id"])}
+    assert pairs & {frozenset(("a.jpg", "b.jpg")), frozenset(("b.jpg", "c.jpg"))}
+    assert result.summary["related_pairs"] == len(related)
+
+
+def _photo_copies(photos, folder):
+    """Originals (crops of the two photos) and their copies; returns the true pairs."""
+    china, flower = photos
+    bases = {"sky.jpg": _crop(china, (0.05, 0.3, 0.55, 0.9)),
+             "temple.jpg": _crop(china, (0.45, 0.1, 0.95, 0.7)),
+             "flower.jpg": _crop(flower, (0.1, 0.1, 0.7, 0.8)),
+             "petals.jpg": _crop(flower, (0.4, 0.2, 0.95, 0.95))}
+    for name, img in bases.items():
+        img.save(folder / name, quality=92)
+    temple, flo, petals, sky = (bases[k] for k in ("temple.jpg", "flower.jpg", "petals.jpg",
+                                                    "sky.jpg"))
+    shifted = Image.new("RGB", temple.size)
+    shifted.paste(temple, (6, 4))
+    w, h = flo.size
+    copies = {
+        "bright.jpg": ("temple.jpg", ImageEnhance.Brightness(temple).enhance(1.3)),
+        "border.jpg": ("temple.jpg", None),
+        "crop10.jpg": ("flower.jpg", flo.crop((w // 10, h // 10, w - w // 10, h - h // 10))),
+        "squeezed.jpg": ("petals.jpg", petals.resize((200, 200))),
+        "gamma.jpg": ("sky.jpg", sky.point([int(255 * (v / 255) ** 0.6) for v in range(256)]
+                                           * 3)),
+        "mirror.jpg": ("flower.jpg", ImageOps.mirror(flo)),
+    }
+    for name, (_, img) in copies.items():
+        (shifted if name == "border.jpg" else img).save(folder / name, quality=90)
+    # another crop of the same scene, shifted by 35 %: not a copy
+    _crop(china, (0.62, 0.1, 1.0, 0.7)).save(folder / "other_crop.jpg", quality=92)
+    return {name: source for name, (source, _) in copies.items()}
+
+
+def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    truth = _photo_copies(photos, folder)
+    _, groups, _ = _dedupe(folder, tmp_path)
+    for copy, source in truth.items():
+        if copy != "mirror.jpg":
+            assert _together(groups, copy, source), copy
+    assert not _together(groups, "mirror.jpg", "flower.jpg")  # flips are off by default
+    assert not any("other_crop.jpg" in g for g in groups)
+    assert not _together(groups, "sky.jpg", "temple.jpg")
+    _, flipped, _ = _dedupe(folder, tmp_path, flips=True)
+    assert _together(flipped, "mirror.jpg", "flower.jpg")
+
+
+def test_hash_pairs_stay_bounded_in_a_cluster_of_identical_hashes():
+    codes = np.zeros((600, 8), np.uint8)  # 600 near-blank images: one hash
+    found = hamming_pairs(codes, 10, max_neighbours=16)
+    assert len(found) <= 600 * 17  # each row its 16 nearest (and itself): not 600 * 599 / 2
+    assert len(found) >= 600 * 16 // 2
+
+
+def test_dedupe_against_another_set_writes_leaks(photos, tmp_path, cli):
+    train, test = tmp_path / "train", tmp_path / "test"
+    train.mkdir()
+    test.mkdir()
+    china, flower = photos
+    held_out = _crop(flower, (0.1, 0.1, 0.7, 0.8))
+    held_out.save(test / "t1.jpg", quality=92)
+    _crop(china, (0.4, 0.1, 0.9, 0.6)).save(test / "t2.jpg", quality=92)
+    w, h = held_out.size
+    held_out.crop((w // 20, h // 20, w - w // 20, h - h // 20)).save(train / "crop5.jpg",
+                                                                      quality=88)
+    (train / "same.jpg").write_bytes((test / "t2.jpg").read_bytes())
+    _crop(china, (0.0, 0.3, 0.5, 0.9)).save(train / "other.jpg", quality=92)
+    before = sorted(p.name for p in test.iterdir())
+    assert cli("scan", "--images", train, "--workdir", tmp_path / "wd").exit_code == 0
+    done = cli("dedupe", "--workdir", tmp_path / "wd", "--against", test)
+    assert done.exit_code == 0, done.output
+    leaks = read_leaks(tmp_path / "wd")
+    assert list(leaks.columns) == LEAKS_COLUMNS
+    assert dict(zip(leaks["image_id"], leaks["other_path"])) == {"crop5.jpg": "t1.jpg",
+                                                                 "same.jpg": "t2.jpg"}
+    assert set(leaks.loc[leaks["image_id"] == "same.jpg", "method"]) == {"exact"}
+    assert sorted(p.name for p in test.iterdir()) == before  # the other set is untouched
+
+
+def test_leak_findings_review_by_default_drop_when_asked():
+    from labelclean.noise.decide import FINDINGS, decide, reasons
+
+    base = {name: np.zeros(2, bool) for name in FINDINGS}
+    leak = np.array([True, False])
+    review = decide({**base, "leak": leak, "leak_review": leak, "leak_drop": ~leak & False})
+    drop = decide({**base, "leak": leak, "leak_drop": leak, "leak_review": leak & False})
+    assert list(review) == ["review", "keep"] and list(drop) == ["drop", "keep"]
+    why = reasons(pd.Series(["", ""]), {**base, "leak": leak})
+    assert list(why) == ["leak", ""]
+    copies = {**base, "duplicate_copy": np.array([True, True])}
+    untrusted = decide({**copies, "large_group": leak})  # a group over the size limit
+    assert list(untrusted) == ["review", "drop"]
+
+
+def test_user_groups_never_straddle_folds(tmp_path):
+    from labelclean.io.groups import read_groups
+    from labelclean.oof.folds import duplicate_groups, make_folds
+
+    rng = np.random.default_rng(0)
+    n = 240
+    ids = [f"img{i}.jpg" for i in range(n)]
+    patients = [f"p{rng.integers(30)}" for _ in range(n)]
+    labels = rng.integers(0, 3, n)
+    table = pd.DataFrame({"image_id": ids, "label": labels, "patient_id": patients})
+    table.to_csv(tmp_path / "train.csv", index=False)
+    user = read_groups(tmp_path / "train.csv", "image_id", "patient_id", ids)
+    assert list(user) == patients
+    # two copies of one image held by different patients: their patients share a fold too
+    dup = pd.DataFrame({"group_id": [1, 1], "image_id": [ids[0], ids[1]]})
+    groups = duplicate_groups(ids, None, dup, user)
+    folds = make_folds(labels, groups, n_folds=5, seed=0)
+    for key in set(patients) | {"copies"}:
+        members = ([ids.index(ids[0]), 1] if key == "copies" else
+                   [k for k, p in enumerate(patients) if p == key])
+        assert len(set(folds[members])) == 1, key
+    assert len(set(folds[[k for k, p in enumerate(patients) if p in (patients[0],
+                                                                      patients[1])]])) == 1
+
+
+def test_init_group_col_is_written_and_checked(cli, tmp_path):
+    from labelclean.config.project import read_project
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for k in range(4):
+        Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(images / f"{k}.png")
+    pd.DataFrame({"image_id": [f"{k}.png" for k in range(4)], "label": [0, 1, 0, 1],
+                  "patient_id": ["a", "a", "b", ""]}).to_csv(tmp_path / "t.csv", index=False)
+    done = cli("init", "--images", images, "--labels", tmp_path / "t.csv", "--group-col",
+               "patient_id")
+    assert done.exit_code == 0, done.output
+    assert "2 groups in patient_id" in done.output
+    project = read_project(tmp_path / "labelclean.toml", schema={})
+    assert project.dataset.group_col == "patient_id"
+    bad = cli("init", "--images", images, "--labels", tmp_path / "t.csv", "--group-col",
+              "patient")
+    assert bad.exit_code == 1
+    assert "has no column 'patient'" in bad.stderr and "--group-col" in bad.stderr
+
+
+def test_bench_leaks_runs_on_tiny_sets(example, tmp_path, capsys):
+    example("bench_leaks").main(["--out", str(tmp_path / "leaks"), "--test", "14"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| labelclean"))
+    recall = float(row.split("|")[5])
+    assert recall >= 0.8
+
+
+@pytest.mark.slow
+def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
+    example("bench_photo_dupes").main(["--out", str(tmp_path / "photo"), "--copies", "1"])
+    out = capsys.readouterr().out
+    assert "### defaults" in out and "### --flips --rotations" in out
+    assert "| crop | 10 % a side |" in out
