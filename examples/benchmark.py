@@ -14,7 +14,9 @@ Runs, one after another on this machine:
 * ``noise``: ``examples/bench_noise.py`` (1,000,000 x 10 OOF);
 * ``report``: ``examples/bench_report.py`` (50,000 flagged images in headless Chromium);
 * ``oof``: ``examples/eval_oof.py`` (both ways ``labelclean oof`` makes an OOF, then
-  ``labelclean noise``, scored on the demo; fast mode's seconds for 20,000 embeddings).
+  ``labelclean noise``, scored on the demo; fast mode's seconds for 20,000 embeddings);
+* ``train``: ``examples/bench_train.py`` (``labelclean train --compare`` on digits with 40%
+  and 20% + 20% label noise: held-out accuracy and seconds of each training recipe).
 
 cleanvision and fastdup join the dedupe comparison when ``BENCH_OTHER_PYTHON`` names the
 python of an environment that has them (they pin older numpy and pillow than labelclean).
@@ -47,6 +49,8 @@ SCRIPTS = {  # name: (script, arguments, the report it writes)
     "noise": ("bench_noise.py", ["--report", "{out}"], "noise_scale.md"),
     "report": ("bench_report.py", ["--out", "{out}"], "report.md"),
     "oof": ("eval_oof.py", ["--data", "{tmp}/oof-demo", "--report", "{out}"], "oof.md"),
+    "train": ("bench_train.py", ["--out", "{tmp}/bench-train", "--report", "{out}"],
+              "train.md"),
 }
 
 

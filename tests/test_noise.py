@@ -204,7 +204,8 @@ def test_summary_shape(work):
     run = run_noise(wd, dataset, [oof])
     summary = json.loads(run.summary.read_text())
     assert list(summary) == ["counts", "noise_rate_per_class", "noise_matrix",
-                             "confident_joint", "n_label_issues", "parameters", "versions"]
+                             "confident_joint", "n_label_issues", "parameters", "versions",
+                             "quality"]
     assert set(summary["counts"]) == {"action", "reason"}
     assert sum(summary["counts"]["action"].values()) == len(run.result.table)
     assert list(summary["noise_rate_per_class"]) == [str(c) for c in range(10)]
@@ -402,7 +403,8 @@ def test_cli_help(cli):
         ("noise", "Find wrong labels with cleanlab; write manifest.csv, clean.csv and "
                   "summary.json.",
          {"--oof", "--logits", "--ensemble", "--oof-id-col", "--filter-by", "--rank-by",
-          "--relabel-threshold", "--review-threshold", "--ignore-duplicates", "--wait"}),
+          "--relabel-threshold", "--review-threshold", "--ignore-duplicates", "--wait",
+          "--drop", "--outliers-from", "--outlier-k", "--outlier-iqr"}),
         ("apply", "Write clean.csv from an edited manifest: drops removed, relabels applied.",
          {"--manifest", "--out", "--partial"}),
     ):

@@ -34,18 +34,19 @@ def test_valid_settings_are_normalised(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("[dedupe]\ntreshold = 0.95\n",
-     "unknown option 'treshold' in [dedupe]; options are: embeddings, hash, k, max_difference"),
+     "unknown option 'treshold' in [dedupe]; options are: against, drop_leaks, embeddings, "
+     "flips, hash, k, max_difference"),
     ("[dedup]\nradius = 8\n",
      "unknown section [dedup]; sections are: dataset, scan, dedupe, embed, oof, noise, "
-     "report, run"),
+     "report, train, run"),
     ('[dedupe]\nradius = "ten"\n', "[dedupe] radius must be an integer, not 'ten'"),
     ("[dedupe]\nverify = 1\n", "[dedupe] verify must be true or false, not 1"),
     ('[noise]\nrelabel_threshold = "0.5"\n',
      "[noise] relabel_threshold must be a number, not '0.5'"),
     ("[run]\nskip = [1, 2]\n",
      "[run] skip must be a list of strings or a comma-separated string, not [1, 2]"),
-    ("oof = 3\n", "unknown option 'oof' in [dataset]; options are: class_names, id_col, "
-                  "images"),
+    ("oof = 3\n", "unknown option 'oof' in [dataset]; options are: class_names, group_col, "
+                  "id_col, images"),
     ("labels = 3\n", "[dataset] labels must be a string, not 3"),
     ("[oof]\nepochs = 3\n[oof.more]\nx = 1\n", "unknown option 'more' in [oof]"),
 ])
@@ -58,7 +59,8 @@ def test_bad_settings_are_one_clear_error(tmp_path, body, message):
 
 
 def test_every_stage_has_options_and_every_kind_is_known():
-    assert list(schema()) == ["scan", "dedupe", "embed", "oof", "noise", "report", "run"]
+    assert list(schema()) == ["scan", "dedupe", "embed", "oof", "noise", "report", "train",
+                              "run"]
     assert check_project_tables({}, "x", schema()) == ({}, {})
     kinds = {INT, NUMBER, BOOL, TEXT, NAMES, PATH, PATHS}
     for stage, options in schema().items():

@@ -29,6 +29,7 @@ from labelclean.io.workdir import (
     MANIFEST,
     OOF,
     OOF_SCORED,
+    QUALITY,
     REPORT_DIR,
     SUMMARY,
     THUMBS,
@@ -39,7 +40,8 @@ Inputs = Mapping[str, PathLike | None]
 
 #: what the stages keep in a work directory: no command's output may replace them
 WORKDIR_FILES = frozenset({INDEX, HASHES, THUMBS, DUPLICATES, OOF, OOF_SCORED, MANIFEST,
-                           SUMMARY, REPORT_DIR, EMBEDDINGS_DIR, "stages", "oof_folds.json"})
+                           SUMMARY, REPORT_DIR, EMBEDDINGS_DIR, "stages", "oof_folds.json",
+                           QUALITY, "oof_features.npy", "oof_features.json"})
 _KEEP_OFF = "labelclean never changes its inputs"
 
 

@@ -21,6 +21,8 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+#: where a JPEG can say its orientation (EXIF, XMP); without them it is upright, unparsed
+_JPEG_ORIENTATION = {"exif", "xmp", "XML:com.adobe.xmp"}
 
 
 class UnreadableImage(Exception):
@@ -61,7 +63,8 @@ def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             if width * height > max_pixels:
                 raise UnreadableImage(_bomb_reason(width * height, max_pixels))
             info = {"mode": img.mode, "format": img.format or ""}
-            orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+            orientation = (1 if img.format == "JPEG" and not _JPEG_ORIENTATION.intersection(
+                img.info) else img.getexif().get(_ORIENTATION_TAG, 1))
             if draft_size is not None and img.format == "JPEG":
                 img.draft(draft_mode, draft_size)
             img.load()

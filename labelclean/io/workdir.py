@@ -41,6 +41,8 @@ OOF_SCORED = "oof_scored.csv"
 MANIFEST = "manifest.csv"
 CLEAN = "clean.csv"
 SUMMARY = "summary.json"
+#: the image-quality findings (scan) and outliers (noise): ``image_id, issues, <check>_score``
+QUALITY = "quality.csv"
 #: the scan's (N, 32, 32) uint8 greyscale thumbnails, index order
 THUMBS = "thumbs.npy"
 REPORT_DIR = "report"

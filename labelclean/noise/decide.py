@@ -14,7 +14,15 @@ label_issue         cleanlab flags the given label
 best_is_given       the model's best class is the given label
 best_confident      the best class has at least ``relabel_threshold``
 low_confidence      not flagged, but ``label_quality`` is below ``review_threshold``
+quality_drop        an image-quality finding (``quality.csv``) that ``[noise] drop`` lists
+quality_review      any other image-quality finding (dark, blurry, outlier, ...)
+leak_drop           a copy of another set's image (``leaks.csv``), with ``--drop-leaks``
+large_group         a copy in a duplicate group that reached the size limit (not trusted)
+leak_review         a copy of another set's image, without it
 ==================  ===========================================================================
+
+The two quality findings are optional (absent: false for every image); each quality issue's
+own name (:data:`QUALITY_REASONS`) is a finding too, for the ``reason`` column.
 
 :data:`RULES` are tried in order and the first that matches decides (later rows only see
 images no earlier row took):
@@ -23,7 +31,11 @@ images no earlier row took):
 #   rule                    action   matches                                             why
 ==  ======================  =======  ==================================================  ====
 1   unreadable              drop     unreadable                                          (a)
+1b  large_group             review   large_group                                         (i)
 2   duplicate_copy          drop     duplicate_copy                                      (b)
+2b  quality_drop            drop     quality_drop                                        (h)
+2c  leak_drop               drop     leak_drop                                           (i)
+2d  leak_review             review   leak_review                                         (i)
 3   conflict_unresolved     review   label_conflict & ~group_confident                   (c)
 4   conflict_relabel        relabel  label_conflict & group_confident                    (d)
                                      & ~consensus_is_given
@@ -33,6 +45,7 @@ images no earlier row took):
 7   issue_model_agrees      review   label_issue & best_is_given                         (f)
 8   issue_drop              drop     label_issue                                         (e)
 9   low_confidence          review   low_confidence                                      (g)
+9b  quality_review          review   quality_review                                      (h)
 10  no_finding              keep     everything else
 ==  ======================  =======  ==================================================  ====
 
@@ -51,6 +64,14 @@ images no earlier row took):
 (f) A flag on a label the model still prefers comes from the class-level noise estimate, not
     from this image's prediction: a person decides, rather than dropping it.
 (g) An unflagged label of low quality is worth a look but not an automatic change.
+(h) An image-quality finding (too dark, blurry, an outlier, ...) says nothing about the
+    label: it sends an image to review only when no label rule has decided (a relabel or
+    a drop stands, a confident group consensus keeps), and drops it only when the project
+    file asks (``[noise] drop = ["low_information"]``); its name is in ``reason`` either way.
+(i) A training image that copies an image of another set (a test set) leaks it: a person
+    decides (or ``dedupe --drop-leaks`` drops it) before any label rule, since a label
+    verdict would keep the leak in the clean split. A duplicate group that reached its size
+    limit is not trusted: its copies go to review rather than being dropped.
 
 :func:`suggested_class` and :func:`label_rejected` give the two per-image values that go with
 the action (the suggested label, and whether the decision rejects the given label);
@@ -71,7 +92,11 @@ FINDINGS = ("unreadable", "duplicate_copy", "label_conflict", "group_confident",
 
 #: Reason tokens, in the order a ``reason`` lists them; unreadable files get
 #: ``unreadable:<why>`` (``empty_file``, ``truncated_image_data``, ``not_an_image``, ...).
-REASONS = ("unreadable", "duplicate_copy", "label_conflict", "label_issue", "low_confidence")
+#: The image-quality reasons (``quality.csv``'s issues), listed after the label reasons.
+QUALITY_REASONS = ("dark", "light", "blurry", "low_information", "grayscale",
+                   "odd_aspect_ratio", "odd_size", "outlier")
+REASONS = ("unreadable", "duplicate_copy", "large_group", "leak", "label_conflict",
+           "label_issue", "low_confidence", *QUALITY_REASONS)
 
 Findings = Mapping[str, np.ndarray]
 
@@ -90,11 +115,22 @@ def _always(f: Findings) -> np.ndarray:
     return np.ones(len(f["unreadable"]), dtype=bool)
 
 
+def _optional(name: str) -> Callable[[Findings], np.ndarray]:
+    """A finding that may be absent (then false for every image)."""
+    return lambda f: f[name] if name in f else np.zeros(len(f["unreadable"]), dtype=bool)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("unreadable", "drop", lambda f: f["unreadable"],
          "an undecodable file cannot be trained on"),
+    Rule("large_group", "review", _optional("large_group"),
+         "a copy in a duplicate group too large to trust"),
     Rule("duplicate_copy", "drop", lambda f: f["duplicate_copy"],
          "a redundant copy; the kept copy carries the group's decision"),
+    Rule("quality_drop", "drop", _optional("quality_drop"),
+         "an image-quality finding the project file drops"),
+    Rule("leak_drop", "drop", _optional("leak_drop"), "a copy of another set's image"),
+    Rule("leak_review", "review", _optional("leak_review"), "a copy of another set's image"),
     Rule("conflict_unresolved", "review", lambda f: f["label_conflict"] & ~f["group_confident"],
          "copies disagree and no consensus is confident"),
     Rule("conflict_relabel", "relabel",
@@ -112,6 +148,8 @@ RULES: tuple[Rule, ...] = (
          "a wrong label and no confident class"),
     Rule("low_confidence", "review", lambda f: f["low_confidence"],
          "unflagged, but of low label quality"),
+    Rule("quality_review", "review", _optional("quality_review"),
+         "an image-quality finding (dark, blurry, outlier, ...)"),
     Rule("no_finding", "keep", _always, "nothing found"),
 )
 
@@ -165,7 +203,8 @@ def reasons(errors: pd.Series, findings: Findings) -> np.ndarray:
     why = np.where(why == "", "unknown", why)
     unreadable = np.char.add("unreadable:", why.astype(str)).astype(object)
     parts = [np.where(findings["unreadable"], unreadable, "")]
-    parts += [np.where(findings[token], token, "") for token in REASONS[1:]]
+    parts += [np.where(findings[token], token, "") for token in REASONS[1:]
+              if token in findings]
     joined = pd.Series(parts[0], dtype=object)
     for part in parts[1:]:
         joined = joined + np.where((joined != "") & (part != ""), ";", "") + part

@@ -23,7 +23,9 @@ def run(project: Any, options: NoiseOptions, *, force: bool = False,
         logits=options.logits, ensemble=options.ensemble, oof_id_col=options.oof_id_col,
         use_duplicates=not options.ignore_duplicates, filter_by=options.filter_by,
         rank_by=options.rank_by, relabel_threshold=options.relabel_threshold,
-        review_threshold=options.review_threshold)
+        review_threshold=options.review_threshold,
+        quality={"drop": options.drop, "outliers_from": options.outliers_from,
+                 "outlier_k": options.outlier_k, "outlier_iqr": options.outlier_iqr})
     counts = result.result.counts()["action"]
     brief = (f"{result.result.n_label_issues:,} label issues; "
              + ", ".join(f"{a} {n:,}" for a, n in counts.items()))

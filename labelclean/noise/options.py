@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labelclean.config.options import BOOL, NUMBER, PATHS, TEXT, option
+from labelclean.config.options import BOOL, INT, NAMES, NUMBER, PATHS, TEXT, option
 
 #: defaults of the label-issue decisions (:func:`labelclean.noise.stage.find_noise`)
 DEFAULTS = {"filter_by": "prune_by_noise_rate", "rank_by": "self_confidence",
@@ -39,3 +39,17 @@ class NoiseOptions:
         "Send unflagged images whose label_quality is below this to review (default 0.1; 0 "
         "turns it off).")
     ignore_duplicates: bool = option(False, BOOL, "Do not use WORKDIR/duplicates.csv.")
+    drop: tuple[str, ...] = option(
+        (), NAMES, "Image-quality findings to drop rather than review, e.g. low_information "
+                   "(dark, light, blurry, low_information, grayscale, odd_aspect_ratio, "
+                   "odd_size, outlier); default none: every finding goes to review.")
+    outliers_from: str = option(
+        "auto", TEXT, "Embeddings to score outliers from: oof (the fold models' features of "
+                      "'oof --from train'), embeddings (pretrained), auto (oof, else "
+                      "embeddings) or none.")
+    outlier_k: int | None = option(
+        None, INT, "Neighbours an image's outlier distance is the mean distance to (default: "
+                   "a tenth of the images searched together, 10 to 100).", low=1)
+    outlier_iqr: float = option(
+        1.5, NUMBER, "An outlier's mean neighbour distance is above Q3 + this x (Q3 - Q1) "
+                     "of all images' (default 1.5, as cleanlab's Datalab).", low=0)

@@ -125,7 +125,8 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
                filter_by: str = DEFAULTS["filter_by"], rank_by: str = DEFAULTS["rank_by"],
                relabel_threshold: float = DEFAULTS["relabel_threshold"],
                review_threshold: float = DEFAULTS["review_threshold"],
-               n_jobs: int | None = None) -> NoiseResult:
+               n_jobs: int | None = None,
+               quality: dict[str, np.ndarray] | None = None) -> NoiseResult:
     """Decide keep / relabel / drop / review for every labeled image.
 
     Scores the labels, builds each image's findings and applies the precedence table
@@ -147,6 +148,8 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
     relabel_threshold : a wrong label is relabelled when the best class has at least this
         probability, else dropped.
     review_threshold : unflagged images with ``label_quality`` below this go to review.
+    quality : optional image-quality findings of the labeled rows (name -> (M,) bool, in
+        the labeled rows' order; :func:`labelclean.noise.quality.quality_findings`).
     """
     check_methods(filter_by, rank_by)
     _check_thresholds(relabel_threshold, review_threshold)
@@ -156,6 +159,7 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
                          n_jobs=n_jobs)
     groups = _groups(rows, probs, image.scored, given, duplicates, relabel_threshold)
     findings = _findings(readable, image, groups, given, relabel_threshold, review_threshold)
+    findings.update(quality or {})
     table = _table(rows, classes, image, groups, findings)
     notes = [few_examples_line(image.scores.few_examples, classes) if image.scores else None,
              chance_line(image.best[image.scored], given[image.scored],
@@ -280,21 +284,24 @@ class NoiseRun:
 
 def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None, *,
               logits: bool = False, ensemble: str = "mean", oof_id_col: str | None = None,
-              use_duplicates: bool = True, n_jobs: int | None = None, **decide: Any
-              ) -> NoiseRun:
+              use_duplicates: bool = True, n_jobs: int | None = None,
+              quality: dict[str, Any] | None = None, **decide: Any) -> NoiseRun:
     """The noise stage: read the OOF file(s), decide, write manifest, clean split, summary.
 
     ``oof_paths`` default to ``oof.csv`` in ``workdir``. ``decide`` takes the options of
     :func:`find_noise` (``filter_by``, ``rank_by``, ``relabel_threshold``,
     ``review_threshold``). Uses ``index.csv`` (unreadable files) and ``duplicates.csv``
     when present. Writes ``manifest.csv``, ``clean.csv``, ``summary.json`` and
-    ``oof_scored.csv`` (the probabilities it scored, which the report shows).
+    ``oof_scored.csv`` (the probabilities it scored, which the report shows); with the
+    scan's ``quality.csv``, also that with the outliers added (``quality``: the options of
+    :func:`labelclean.noise.quality.quality_findings`).
     """
     from pathlib import Path
 
     from labelclean.errors import MissingStageError
     from labelclean.io.formats import write_manifest, write_summary
     from labelclean.io.workdir import CLEAN, MANIFEST, OOF, OOF_SCORED, SUMMARY, Workdir, write_csv
+    from labelclean.noise.leaks import dedupe_summary
     from labelclean.noise.manifest import as_text, clean_table, labels_table_of
 
     wd = Workdir(workdir)
@@ -304,23 +311,31 @@ def run_noise(workdir: Any, dataset: Any, oof_paths: Sequence[Any] | None = None
         if not wd.path(OOF).exists():
             raise MissingStageError(no_oof_message(wd.root))
         paths = [wd.path(OOF)]
-    result, frame, oof = _decide_from_files(
+    result, frame, oof, found = _decide_from_files(
         wd.root, dataset, paths, logits=logits, ensemble=ensemble, oof_id_col=oof_id_col,
-        use_duplicates=use_duplicates, n_jobs=n_jobs, **decide)
+        use_duplicates=use_duplicates, n_jobs=n_jobs, quality=quality or {}, **decide)
     text, summary = as_text(result.manifest), result.summary(versions())
+    summary["quality"] = {"issues": found.counts, **found.parameters()}
+    summary.update(dedupe_summary(wd.root))
     clean = clean_table(labels, text)  # all made before anything is written
     wd.ensure()
     written = (write_manifest(text, wd.root), write_csv(clean, wd.path(CLEAN)),
                write_summary(summary, wd.root))
     write_scored_oof(frame, oof.probs, dataset.classes, wd.path(OOF_SCORED))
-    wd.write_record("noise", result.parameters, "", [MANIFEST, CLEAN, SUMMARY, OOF_SCORED])
+    quality_file = _write_quality(found, wd.root)
+    wd.write_record("noise", result.parameters, "",
+                    [MANIFEST, CLEAN, SUMMARY, OOF_SCORED, *quality_file])
     return NoiseRun(result, *written, oof_sources=oof.sources, warnings=result.warnings)
 
 
 def _decide_from_files(root: Any, dataset: Any, paths: list[Any], *, logits: bool,
                        ensemble: str, oof_id_col: str | None, use_duplicates: bool,
-                       n_jobs: int | None, **decide: Any) -> tuple[NoiseResult, pd.DataFrame, Any]:
-    """:func:`find_noise` on the work directory's files: (result, images frame, OOF input)."""
+                       n_jobs: int | None, quality: dict[str, Any], **decide: Any
+                       ) -> tuple[NoiseResult, pd.DataFrame, Any, Any]:
+    """:func:`find_noise` on the work directory's files: (result, images frame, OOF input,
+    quality findings)."""
+    from labelclean.noise.leaks import leak_findings
+    from labelclean.noise.quality import quality_findings
     from labelclean.oof.align import load_oof
 
     frame, warnings = images_frame(dataset, root)
@@ -332,11 +347,25 @@ def _decide_from_files(root: Any, dataset: Any, paths: list[Any], *, logits: boo
                    label_col=dataset.label_col, logits=logits, ensemble=ensemble)
     warnings.append(unpredicted_line(ids, lone, oof.probs))
     duplicates = read_duplicates(root, required=False) if use_duplicates else None
+    found = quality_findings(root, frame.loc[labeled_mask(frame), "image_id"].astype(str),
+                             **quality)
+    leaks = leak_findings(root, frame.loc[labeled_mask(frame), "image_id"].astype(str))
     result = find_noise(frame, oof.probs, dataset.classes, duplicates, n_jobs=n_jobs,
-                        **decide)
+                        quality={**found.findings, **leaks}, **decide)
     result.warnings = oof.warnings + [w for w in warnings if w] + result.warnings
     result.parameters.update({
         "oof": [p.name for p in paths], "logits": logits, "ensemble": ensemble,
         "ensemble_weights": [round(w, 6) for w in oof.weights],
-        "duplicates": duplicates is not None})
-    return result, frame, oof
+        "duplicates": duplicates is not None, **found.parameters()})
+    return result, frame, oof, found
+
+
+def _write_quality(found: Any, root: Any) -> list[str]:
+    """``quality.csv`` with the outliers added, when the scan wrote one."""
+    if found.table is None:
+        return []
+    from labelclean.io.qualityfile import write_quality
+    from labelclean.io.workdir import QUALITY
+
+    write_quality(found.table, root)
+    return [QUALITY]

@@ -26,6 +26,9 @@ class OOFResult:
     fold_scores: list[dict[str, Any]] = field(default_factory=list)
     mode: str = "embeddings"
     seconds: float = float("nan")
+    #: (N, D) pooled features of the fold models (``mode`` "train"), each row from the
+    #: model of its own fold; None otherwise
+    features: np.ndarray | None = None
 
     @property
     def accuracy(self) -> float:

@@ -26,7 +26,15 @@ import numpy as np
 from labelclean.errors import ConfigError, TrainingError
 from labelclean.io.formats import oof_table
 from labelclean.io.workdir import fingerprint
-from labelclean.oof.folds import make_folds, predictable_rows, usable_folds
+from labelclean.oof.features import write_plan_features
+from labelclean.oof.folds import (
+    group_counts,
+    group_param,
+    make_folds,
+    predictable_rows,
+    usable_folds,
+    user_groups_of,
+)
 from labelclean.oof.learners import oof_from_features
 from labelclean.oof.result import OOFResult
 from labelclean.oof.training import oof_from_training
@@ -244,7 +252,7 @@ def plan_oof(workdir: str | Path, settings: dict[str, Any], *, force: bool = Fal
     learner, calibrate = s.get("learner", "logreg"), not s.get("no_calibrate", False)
     params = {"source": source, "folds": s.get("folds", 5), "seed": s.get("seed", 0),
               **({"learner": learner, "calibrate": calibrate, "embeddings": embeddings_model}
-                 if source == "embeddings" else {"train": asdict(config)})}
+                 if source == "embeddings" else {"train": asdict(config)}), **group_param(s)}
     features, emb_meta = (_features(wd.root, embeddings_model, rows)
                           if source == "embeddings" else (None, {}))
     inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(DUPLICATES),
@@ -278,7 +286,7 @@ def compute_oof(plan: OOFPlan, progress: ProgressFn | None = None) -> OOFResult:
 
     picked = plan.labeled
     groups = duplicate_groups(picked["image_id"], picked["sha256"],
-                              read_duplicates(plan.workdir, required=False))
+                              read_duplicates(plan.workdir, required=False), user_groups_of(plan))
     start = time.perf_counter()
     if plan.source == "embeddings":
         result = out_of_fold_probs(plan.features, plan.codes, groups,
@@ -325,10 +333,11 @@ def write_oof_run(plan: OOFPlan, result: OOFResult) -> OOFRun:
                "seconds": result.seconds, "fold_scores": result.fold_scores,
                "params": plan.params,
                "embeddings": {k: meta.get(k) for k in ("model", "weights")} if meta else None,
-               "note": plan.note}
+               "note": plan.note, **group_counts(user_groups_of(plan))}
     write_oof(table, wd.root)
     write_json(summary, wd.path(OOF_FOLDS))
-    wd.write_record("oof", plan.params, plan.inputs, [OOF, OOF_FOLDS],
+    kept = write_plan_features(plan, result)  # the fold models' features (from train)
+    wd.write_record("oof", plan.params, plan.inputs, [OOF, OOF_FOLDS, *kept],
                     extra={"summary": summary})
     return OOFRun(table=table, summary=summary, path=wd.path(OOF), result=result)
 

@@ -83,9 +83,14 @@ def _train_and_predict(images, labels: np.ndarray, train: np.ndarray, val: np.nd
                          step=step)
     except LossDiverged as exc:
         raise exc.at(f"fold {k + 1}, ") from None
-    fold_probs = predict_probs(net, images, val, config)
+    from labelclean.oof.features import pooled_features
+
+    with pooled_features(net) as seen:  # the pooled features, from the same forward passes
+        fold_probs = predict_probs(net, images, val, config)
+    features = seen.features(len(val))
     return {"run_key": run_key, "fold": k, "train_rows": train, "val_rows": val,
             "val_probs": fold_probs, "config": asdict(config),
+            "val_features": None if features is None else features.astype(np.float16),
             "state_dict": {n: t.cpu() for n, t in net.state_dict().items()}}
 
 
@@ -99,7 +104,7 @@ def oof_from_training(images, labels: np.ndarray, folds: np.ndarray, n_classes: 
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     ticker = _EpochProgress(folds, config, progress)
     probs = np.zeros((len(labels), n_classes))
-    train_rows, scores = [], []
+    train_rows, scores, features = [], [], _FoldFeatures(len(labels))
     for k in range(ticker.n_folds):
         start = time.perf_counter()
         train, val = fold_rows(folds, k)
@@ -114,7 +119,24 @@ def oof_from_training(images, labels: np.ndarray, folds: np.ndarray, n_classes: 
         else:
             ticker.resumed(k)
         probs[val] = saved["val_probs"]
+        features.add(val, saved.get("val_features"))
         train_rows.append(np.asarray(saved["train_rows"]))
         scores.append(fold_score(k, train, val, probs, labels, start, resumed=resumed))
     return OOFResult(probs=probs, folds=folds, train_rows=train_rows, fold_scores=scores,
-                     mode="train")
+                     mode="train", features=features.array)
+
+
+class _FoldFeatures:
+    """Every fold's out-of-fold pooled features in one (N, D) array (None as soon as a
+    fold has none, e.g. a checkpoint from before they were kept)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.array, self.missing = n, None, False
+
+    def add(self, rows: np.ndarray, fold_features: np.ndarray | None) -> None:
+        if fold_features is None or self.missing:
+            self.missing, self.array = True, None
+            return
+        if self.array is None:
+            self.array = np.zeros((self.n, fold_features.shape[1]), dtype=np.float32)
+        self.array[rows] = fold_features

@@ -28,6 +28,7 @@ from labelclean.pipeline.options import RunOptions
 from labelclean.report.options import ReportOptions
 from labelclean.results import StageResult
 from labelclean.scan.options import ScanOptions
+from labelclean.train.options import TrainOptions
 
 #: what a stage works from: the dataset named by the project, or the scanned work directory
 DATASET, SCANNED = "dataset", "scanned"
@@ -41,7 +42,8 @@ class Stage:
     (the images and labels must be named) or :data:`SCANNED` (the work directory's scan
     will do); ``labels``: it needs labels (``run`` skips it on an unlabeled dataset);
     ``reuses``: it keeps a stage record and reuses an unchanged result (``--force``
-    recomputes); ``optional``: why ``run`` may leave it out (said when it fails there).
+    recomputes); ``optional``: why ``run`` may leave it out (said when it fails there);
+    ``off_unless``: ``run`` leaves it out unless its ``[stage]`` table sets this key.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Stage:
     labels: bool = False
     reuses: bool = True
     optional: str = ""
+    off_unless: str = ""
 
     def resolve(self, project: Project, given: dict[str, Any] | None = None) -> Any:
         """The options of this stage: ``given`` (None = not given) over the project file's
@@ -116,12 +119,12 @@ def load_project(config: str | Path | None = None, **overrides: Any) -> Project:
 register(Stage(
     "scan", "Index every image file: readable or not (and why), size, format, content hash.",
     ScanOptions, "labelclean.scan.entry:run", reads=(),
-    writes=(files.INDEX, files.HASHES, "thumbs.npy"), needs=DATASET))
+    writes=(files.INDEX, files.HASHES, "thumbs.npy", files.QUALITY), needs=DATASET))
 register(Stage(
     "dedupe", "Find exact and near-duplicate images, and copies that carry different labels.",
     DedupeOptions, "labelclean.dedupe.entry:run",
     reads=(files.INDEX, files.HASHES, "thumbs.npy", files.EMBEDDINGS_DIR),
-    writes=(files.DUPLICATES,)))
+    writes=(files.DUPLICATES, "related.csv", "leaks.csv")))
 register(Stage(
     "embed", "Embed every image with a pretrained backbone (resumes an interrupted run).",
     EmbedOptions, "labelclean.embed.entry:run", reads=(files.INDEX,),
@@ -132,16 +135,28 @@ register(Stage(
            "model that saw it.",
     OOFOptions, "labelclean.oof.entry:run",
     reads=(files.INDEX, files.DUPLICATES, files.EMBEDDINGS_DIR),
-    writes=(files.OOF, "oof_folds.json"), labels=True))
+    writes=(files.OOF, "oof_folds.json", "oof_features.npy", "oof_features.json"),
+    labels=True))
 register(Stage(
     "noise", "Find wrong labels with cleanlab; write manifest.csv, clean.csv and summary.json.",
     NoiseOptions, "labelclean.noise.entry:run",
-    reads=(files.INDEX, files.DUPLICATES, files.OOF),
-    writes=(files.MANIFEST, files.CLEAN, files.SUMMARY, files.OOF_SCORED), needs=DATASET,
+    reads=(files.INDEX, files.DUPLICATES, files.OOF, files.QUALITY, "oof_features.npy",
+           files.EMBEDDINGS_DIR),
+    writes=(files.MANIFEST, files.CLEAN, files.SUMMARY, files.OOF_SCORED, files.QUALITY),
+    needs=DATASET,
     labels=True, reuses=False))
 register(Stage(
     "report", "Write report/index.html: summary, figures, flagged-image gallery, duplicates, "
               "export.",
     ReportOptions, "labelclean.report.entry:run",
-    reads=(files.INDEX, files.DUPLICATES, files.MANIFEST, files.SUMMARY, files.OOF_SCORED),
+    reads=(files.INDEX, files.DUPLICATES, files.MANIFEST, files.SUMMARY, files.OOF_SCORED,
+           files.QUALITY),
     writes=(files.REPORT_DIR,), reuses=True))
+register(Stage(
+    "train", "Train a classifier on the cleaned split: ce, dividemix or fixmatch.\n\n"
+             "Writes <workdir>/train/<method>/ (model.pt, last.pt, metrics.csv, summary.json), "
+             "scored on held-out images no copy of which is trained on; --compare trains the "
+             "standard recipes on one split and writes train/comparison.csv.",
+    TrainOptions, "labelclean.train.entry:run",
+    reads=(files.INDEX, files.DUPLICATES, files.MANIFEST, files.CLEAN), writes=("train",),
+    labels=True, reuses=False, optional="training is optional", off_unless="method"))

@@ -46,7 +46,10 @@ from labelclean.report.data import (
     top_probabilities,
     unreadable_rows,
 )
+from labelclean.report.leaks import leaks_section
+from labelclean.report.quality import quality_section
 from labelclean.report.thumbnails import DEFAULT_SIZE, ThumbnailStats, make_thumbnails
+from labelclean.report.training import training_section
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_FILES = ("report.js", "report.css")
@@ -112,13 +115,17 @@ def build_report(workdir: str | os.PathLike, images_root: str | os.PathLike | No
                                 progress)
     report(progress, 1, 3, "report: figures")
     figures = _figures(inputs, assets / "figures")
+    training = training_section(workdir, assets / "figures")
+    quality = quality_section(workdir, root, assets, size=thumb_size, workers=workers,
+                              force=force, outliers_from=(inputs.summary or {}).get(
+                                  "quality", {}).get("outliers_from"))
     report(progress, 2, 3, "report: page")
     payload = _payload(inputs, thumbs, _images_base(root, out), workdir)
     write_text(f"window.{DATA_GLOBAL} = {script_json(payload)};\n", assets / "data.js")
     for name in STATIC_FILES:
         with atomic_path(assets / name) as tmp:
             shutil.copyfile(TEMPLATES / name, tmp)
-    page = _render(inputs, payload, figures)
+    page = _render(inputs, payload, figures, training, quality, leaks_section(workdir))
     write_text(page, out / "index.html")
     report(progress, 3, 3, "report: page")
     return ReportResult(path=out / "index.html", n_images=len(inputs.index),
@@ -220,7 +227,9 @@ def _payload(inputs: ReportInputs, thumbs: dict[str, str], images_base: str,
     }
 
 
-def _render(inputs: ReportInputs, payload: dict, figures: dict[str, str]) -> str:
+def _render(inputs: ReportInputs, payload: dict, figures: dict[str, str],
+            training: dict | None = None, quality: dict | None = None,
+            leaks: dict | None = None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES),
@@ -243,7 +252,7 @@ def _render(inputs: ReportInputs, payload: dict, figures: dict[str, str]) -> str
                _top(rates, RATE_ROWS).items()], rates_hidden=max(len(rates) - RATE_ROWS, 0),
         figures=figures, missing=inputs.missing,
         parameters=json.dumps(summary.get("parameters", {}), indent=1, sort_keys=True),
-        versions=summary.get("versions", {}),
+        versions=summary.get("versions", {}), training=training, quality=quality, leaks=leaks,
     )
 
 

@@ -16,7 +16,8 @@ def run(project: Any, options: ScanOptions, *, force: bool = False,
 
     start = time.perf_counter()
     result = scan_dataset(project.load_dataset(), project.workdir, hash_methods=options.hash,
-                          workers=options.workers, force=force, progress=progress)
+                          workers=options.workers, force=force, progress=progress,
+                          thresholds=options.thresholds(), quality=options.quality)
     elapsed = time.perf_counter() - start
     s = result.summary
     return StageResult(
@@ -35,4 +36,10 @@ def summary_lines(s: dict, workdir: Any, elapsed: float, reused: bool) -> list[s
             f"  labeled     {s['labeled']:>8,}   ({plural(s['classes'], 'class')})"
             .replace("classs", "classes"),
             f"  unlabeled   {s['unlabeled']:>8,}",
-            f"  missing     {s['missing']:>8,}"]
+            f"  missing     {s['missing']:>8,}"] + quality_lines(s.get("quality") or {}, workdir)
+
+
+def quality_lines(counts: dict, workdir: Any) -> list[str]:
+    """The image-quality issues found, one line (none when nothing was found)."""
+    found = ", ".join(f"{name} {n:,}" for name, n in counts.items() if n)
+    return [f"  quality     {found} -> {workdir / 'quality.csv'}"] if found else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,28 @@ from labelclean.io.formats import (
 )
 from labelclean.io.guard import check_workdir
 from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
-from labelclean.io.workdir import HASHES, INDEX, THUMBS, Workdir, file_fingerprint, fingerprint
+from labelclean.io.qualityfile import read_quality, write_quality
+from labelclean.io.workdir import (
+    HASHES,
+    INDEX,
+    QUALITY,
+    THUMBS,
+    Workdir,
+    file_fingerprint,
+    fingerprint,
+    remove_file,
+)
 from labelclean.progress import ProgressFn, report
 from labelclean.scan.hashing import check_hash_methods, hash_hex
+from labelclean.scan.quality import (
+    MEASURES,
+    QUALITY_SIDE,
+    issue_counts,
+    measure,
+    quality_table,
+    reflag,
+    working_images,
+)
 
 #: Side of the greyscale thumbnails kept for near-duplicate verification.
 THUMB_SIDE = 32
@@ -48,15 +68,19 @@ class ScanResult:
     index: pd.DataFrame
     hashes: pd.DataFrame
     thumbs: np.ndarray  # (N, THUMB_SIDE, THUMB_SIDE) uint8, zeros for unreadable rows
+    quality: pd.DataFrame | None = None  # quality.csv's table, index order
     summary: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
 
 
 def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
-              max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[dict, dict, np.ndarray | None]:
+              max_pixels: int = DEFAULT_MAX_PIXELS, quality: bool = True
+              ) -> tuple[dict, dict, np.ndarray | None]:
     """Read one file: (index fields, {method: hex hash}, thumbnail or None).
 
-    Never raises for a bad file: the reason goes in the ``error`` field.
+    With ``quality``, the index fields include the raw image-quality figures of
+    :data:`labelclean.scan.quality.MEASURES` (from the same decode). Never raises for a bad
+    file: the reason goes in the ``error`` field.
     """
     row: dict[str, Any] = {"readable": False, "error": "", "width": None, "height": None,
                            "mode": "", "format": "", "bytes": None, "sha256": ""}
@@ -72,10 +96,17 @@ def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
     row["bytes"] = len(data)
     row["sha256"] = hashlib.sha256(data).hexdigest()
     try:
-        img, info = open_image(data, max_pixels=max_pixels,
-                               draft_size=(DRAFT_SIDE, DRAFT_SIDE), draft_mode="L")
+        side, mode = (QUALITY_SIDE, "YCbCr") if quality else (DRAFT_SIDE, "L")
+        img, info = open_image(data, max_pixels=max_pixels, draft_size=(side, side),
+                               draft_mode=mode)
         row.update(info)
         grey = _to_grey(img)
+        if quality:
+            fine, luma, hashed = working_images(img, (info["width"], info["height"]),
+                                                DRAFT_SIDE)
+            grey = _to_grey(hashed)
+            halved = grey if grey.width * 2 - fine.width in (0, 1) else None
+            row.update(zip(MEASURES, measure(fine, luma, halved)))
         hashes = {m: hash_hex(m, grey) for m in hash_methods}
         thumb = np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX))
     except UnreadableImage as exc:
@@ -88,6 +119,8 @@ def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
 def _to_grey(img: Image.Image) -> Image.Image:
     if img.mode == "L":
         return img
+    if img.mode == "YCbCr":  # a JPEG's luma, as its greyscale draft decode gives it
+        return img.getchannel(0)
     from labelclean.io.imageio import to_rgb
 
     return to_rgb(img).convert("L")
@@ -113,23 +146,33 @@ def dataset_fingerprint(dataset: Dataset) -> str:
 
 def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[str, ...] = (
         "phash",), workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 force: bool = False, progress: ProgressFn | None = None) -> ScanResult:
-    """Scan every image of ``dataset`` and write ``index.csv``, ``hashes.csv`` and thumbnails.
+                 force: bool = False, progress: ProgressFn | None = None,
+                 thresholds: Mapping[str, float] | None = None,
+                 quality: bool = True) -> ScanResult:
+    """Scan every image of ``dataset`` and write ``index.csv``, ``hashes.csv``, thumbnails
+    and ``quality.csv`` (the image-quality checks, flagged at ``thresholds``: check ->
+    threshold, default :data:`labelclean.scan.quality.DEFAULT_THRESHOLDS`).
 
     Reuses the previous result when the files, labels file and parameters are unchanged
-    (``force=True`` recomputes). ``workers`` defaults to every core. The work directory may
-    not share anything with the images folder (:func:`~labelclean.io.guard.check_workdir`).
+    (``force=True`` recomputes); new thresholds only re-flag the stored scores. Without
+    ``quality`` the checks are skipped (the decode is the small greyscale one the hashes
+    need) and no ``quality.csv`` is written.
+    ``workers`` defaults to every core. The work directory may not share anything with
+    the images folder (:func:`~labelclean.io.guard.check_workdir`).
     """
     check_workdir(workdir, images=dataset.root, labels=dataset.labels_file)
     wd = Workdir(workdir)
     hash_methods = tuple(check_hash_methods(list(hash_methods)))
-    params = {"hash_methods": list(hash_methods), "max_pixels": max_pixels}
+    params = {"hash_methods": list(hash_methods), "max_pixels": max_pixels,
+              "quality": quality}
     inputs = dataset_fingerprint(dataset)
-    if not force and wd.is_fresh("scan", params, inputs):
+    if not force and wd.is_fresh("scan", params, inputs) and (
+            not quality or wd.path(QUALITY).exists()):
         index = read_index(wd.root)
+        table = refresh_quality(wd.root, thresholds or {}) if quality else None
         return ScanResult(index=index, hashes=read_hashes(wd.root),
-                          thumbs=read_thumbs(wd.root),
-                          summary=summarize_index(index), reused=True)
+                          thumbs=read_thumbs(wd.root), quality=table,
+                          summary=summarize_index(index, table), reused=True)
 
     todo = [(i, str(dataset.abspath(r))) for i, r in enumerate(dataset.records)
             if r.problem is None]
@@ -137,7 +180,7 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
     hash_rows: list[dict] = [{} for _ in range(n)]
     thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
-    tasks = [(path, hash_methods, max_pixels) for _, path in todo]
+    tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
     for done, ((i, _), (row, hashes, thumb)) in enumerate(
             zip(todo, pool_map(_scan_task, tasks, workers,
                                before_fork=lambda: _warm_up(hash_methods))), start=1):
@@ -149,14 +192,31 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     index = _index_frame(dataset, rows)
     hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
                            for r, h in zip(dataset.records, hash_rows)])
+    table = (quality_table(index, pd.DataFrame(rows, columns=list(MEASURES)), thresholds)
+             if quality else None)
     wd.ensure()
     write_index(index, wd.root)
     write_hashes(hashes, wd.root)
     write_thumbs(thumbs, wd.root)
-    summary = summarize_index(index)
+    if table is not None:  # not in the record: noise adds the outliers to it
+        write_quality(table, wd.root)
+    elif wd.path(QUALITY).exists():
+        remove_file(wd.path(QUALITY))
+    summary = summarize_index(index, table)
     wd.write_record("scan", params, inputs, [INDEX, HASHES, THUMBS],
                     extra={"dataset": _dataset_meta(dataset), "summary": summary})
-    return ScanResult(index=index, hashes=hashes, thumbs=thumbs, summary=summary)
+    return ScanResult(index=index, hashes=hashes, thumbs=thumbs, quality=table,
+                      summary=summary)
+
+
+def refresh_quality(root: Path, thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """``quality.csv`` re-flagged at ``thresholds`` (rewritten only when that changes it)."""
+    quality = read_quality(root)
+    issues = reflag(quality, thresholds)
+    if (issues != quality["issues"].fillna("").to_numpy(dtype=object)).any():
+        quality["issues"] = issues
+        write_quality(quality, root)
+    return quality
 
 
 def _warm_up(hash_methods: tuple[str, ...]) -> None:
@@ -191,8 +251,10 @@ def _index_frame(dataset: Dataset, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def summarize_index(index: pd.DataFrame) -> dict[str, Any]:
-    """Counts for the terminal: files, readable, unreadable by reason, labeled, missing."""
+def summarize_index(index: pd.DataFrame, quality: pd.DataFrame | None = None
+                    ) -> dict[str, Any]:
+    """Counts for the terminal: files, readable, unreadable by reason, labeled, missing,
+    and images per quality issue (``quality``: quality.csv's table)."""
     unreadable = index[~index["readable"]]
     reasons = unreadable["error"].str.split(":").str[0].value_counts()
     labeled = labeled_mask(index)
@@ -205,4 +267,5 @@ def summarize_index(index: pd.DataFrame) -> dict[str, Any]:
         "unlabeled": int((~labeled).sum()),
         "missing": int((index["error"] == "missing file").sum()),
         "classes": int(index.loc[labeled, "label"].nunique()),
+        "quality": issue_counts(quality) if quality is not None else {},
     }
