@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                "examples/bench_train.py" + (f" --epochs {args.epochs}" if args.epochs else "")
                + (f" --n-images {args.n_images}" if args.n_images else ""))
     head = (f"# Training on the cleaned split\n\nCommand: `{command}`. Machine: "
-            f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs while "
-            f"measured, so seconds are upper bounds), labelclean {__version__}, "
+            f"{platform.machine()}, {os.cpu_count()} cores (load average "
+            f"{os.getloadavg()[0]:.1f} at the start), labelclean {__version__}, "
             f"{time.strftime('%Y-%m-%d')}. Model: small_cnn at 32 px, CPU, seed 0; every "
             "method at its defaults.\n\n")
     results = []
