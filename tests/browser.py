@@ -110,9 +110,18 @@ def wait_for_file(folder: Path, pattern: str, timeout: float = 15.0) -> Path:
 
 def settled(driver, timeout: float = 10.0) -> None:
     """Wait until the page has nothing left to run: loaded, every image loaded or failed
-    (so their ``onload``/``onerror`` handlers ran), and two frames plus a task drawn."""
-    wait_for(driver, "return document.readyState === 'complete' && "
-                     "Array.from(document.images).every(i => i.complete)", timeout)
+    (so their ``onload``/``onerror`` handlers ran), and two frames plus a task drawn.
+    Lazy images below the fold are made eager first: they would never load unscrolled."""
+    driver.execute_script("document.querySelectorAll('img[loading=lazy]')"
+                          ".forEach(i => { i.loading = 'eager'; });")
+    try:
+        wait_for(driver, "return document.readyState === 'complete' && "
+                         "Array.from(document.images).every(i => i.complete)", timeout)
+    except TimeoutError as exc:
+        pending = driver.execute_script(
+            "return [document.readyState].concat(Array.from(document.images)"
+            ".filter(i => !i.complete).map(i => i.outerHTML.slice(0, 200)))")
+        raise TimeoutError(f"{exc}; still pending: {pending}") from None
     driver.set_script_timeout(timeout)
     driver.execute_async_script(
         "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => "

@@ -322,3 +322,18 @@ def test_config_that_is_a_folder_or_not_text(cli, project):
     assert refused(cli, project, "scan", "--config", "binary.toml") == (
         "project file binary.toml is not UTF-8 text (byte 0: invalid start byte); expected a "
         "labelclean.toml; fix it or run 'labelclean init' again")
+
+
+def test_stages_refuse_a_labels_file_other_than_the_scanned_one(cli, project):
+    """A stage that works from the scan reads the scanned labels: naming another labels file
+    is one error (not silently ignored); a byte-identical copy is accepted."""
+    other = project / "other.csv"
+    table = pd.read_csv(project / "train.csv", dtype=str)
+    table.iloc[0, 1], table.iloc[1, 1] = table.iloc[1, 1], table.iloc[0, 1]
+    table.to_csv(other, index=False)
+    message = refused(cli, project, "noise", "--labels", str(other), "--oof", "oof.csv")
+    assert message.startswith(f"{project / WD} was scanned with the labels file ")
+    assert message.endswith(f"not {other}; run 'labelclean scan' to use {other}")
+    shutil.copy(project / "train.csv", other)
+    result = cli("noise", "--labels", str(other), "--oof", "oof.csv")
+    assert result.exit_code == 0, result.output

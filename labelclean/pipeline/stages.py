@@ -10,6 +10,7 @@ StageResult``, imported only when the stage runs). The CLI commands and their he
 
 from __future__ import annotations
 
+import filecmp
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +74,26 @@ class Stage:
         module, function = self.entry.split(":")
         fn: Callable[..., StageResult] = getattr(importlib.import_module(module), function)
         options = self.resolve(project) if options is None else options
+        if files.INDEX in self.reads:
+            check_scanned_labels(project)
         with stage_transaction(project.workdir, self.name):
             return fn(project, options, force=force, progress=progress)
+
+
+def check_scanned_labels(project: Project) -> None:
+    """ConfigError when the project names a labels file other than the one the work
+    directory was scanned with: a stage that works from the scan reads the scanned labels,
+    so another file would be ignored without a word. A copy of the scanned file (a project
+    folder copied elsewhere) is the same labels file."""
+    labels = project.dataset.labels
+    record = files.Workdir(project.workdir).read_record("scan") or {}
+    scanned = (record.get("dataset") or {}).get("labels_file")
+    if labels is None or not scanned or not Path(scanned).exists():
+        return
+    same = Path(scanned).resolve() == Path(labels).resolve()
+    if not same and not filecmp.cmp(scanned, labels, shallow=False):
+        raise ConfigError(f"{project.workdir} was scanned with the labels file {scanned}, "
+                          f"not {labels}; run 'labelclean scan' to use {labels}")
 
 
 #: every stage, in the order ``labelclean run`` runs them
