@@ -18,6 +18,7 @@ import numpy as np
 
 from labelclean.errors import ConfigError
 from labelclean.progress import ProgressFn, report
+from labelclean.results import plural
 
 #: images decoded and predicted at a time
 CHUNK = 1024
@@ -100,7 +101,7 @@ def _result(ids, given, probs, info: dict, bad: np.ndarray, tta: bool) -> Predic
         table = table.drop(columns=["label"])
     notes = []
     if bad.any():
-        notes.append(f"{int(bad.sum()):,} images could not be read (missing or not "
+        notes.append(f"{plural(int(bad.sum()), 'image')} could not be read (missing or not "
                      "decodable): their rows are empty")
     if tta and len(get_augmentation(info["augment"]).tta_views()) == 1:
         notes.append(f"the model trained without flips (`augment` {info['augment']}), so "
