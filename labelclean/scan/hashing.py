@@ -27,9 +27,36 @@ def _imagehash(name: str) -> Callable[[Image.Image], np.ndarray]:
     return compute
 
 
+#: Rows 0-7 of the unnormalised 32-point DCT-II (``scipy.fftpack.dct``'s convention), (8, 32).
+_DCT_LOW = 2.0 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(32)[None, :] + 1) / 64)
+_DCT_LOW_T = np.ascontiguousarray(_DCT_LOW.T)
+_PHASH_LIBRARY = _imagehash("phash")
+
+
+def _phash(img: Image.Image) -> np.ndarray:
+    """``imagehash.phash``'s 8x8 bits, the same bits, computed faster.
+
+    Hand-written because the scan hashes every file and the library's two full 32-point DCTs
+    and median were a fifth of the scan's time per file: the same LANCZOS 32x32 reduction,
+    then only the 8x8 low frequencies the hash keeps, as two small matrix products. Their
+    float rounding differs from the library's FFT in the last digits, so a coefficient that
+    close to the median (a flat image, where ties decide) is left to the library itself.
+    """
+    small = (img if img.mode == "L" else img.convert("L")).resize(
+        (32, 32), Image.Resampling.LANCZOS)
+    pixels = np.frombuffer(small.tobytes(), dtype=np.uint8).reshape(32, 32)
+    low = (_DCT_LOW @ pixels.astype(np.float64) @ _DCT_LOW_T).ravel()
+    ordered = np.sort(low)
+    median = (ordered[31] + ordered[32]) / 2.0
+    if np.abs(low - median).min() <= 1e-7 * (np.abs(low).max() + 1.0):
+        return _PHASH_LIBRARY(img)
+    return (low > median).reshape(8, 8)
+
+
 HASH_METHODS: dict[str, Callable[[Image.Image], np.ndarray]] = {
     name: _imagehash(name) for name in ("phash", "dhash", "ahash", "whash")
 }
+HASH_METHODS["phash"] = _phash
 
 
 def list_hash_methods() -> list[str]:
