@@ -100,13 +100,14 @@ def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
         img, info = open_image(data, max_pixels=max_pixels, draft_size=(side, side),
                                draft_mode=mode)
         row.update(info)
-        grey = _to_grey(img)
         if quality:
             fine, luma, hashed = working_images(img, (info["width"], info["height"]),
                                                 DRAFT_SIDE)
             grey = _to_grey(hashed)
             halved = grey if grey.width * 2 - fine.width in (0, 1) else None
             row.update(zip(MEASURES, measure(fine, luma, halved)))
+        else:
+            grey = _to_grey(img)
         hashes = {m: hash_hex(m, grey) for m in hash_methods}
         thumb = np.asarray(grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX))
     except UnreadableImage as exc:
