@@ -160,3 +160,29 @@ def test_interrupted_scan_leaves_no_partial_files(tmp_path):
     assert not (tmp_path / "work" / "index.csv").exists()
     leftovers = [p for p in (tmp_path / "work").rglob("*")] if (tmp_path / "work").exists() else []
     assert leftovers == []
+
+
+def test_phash_gives_imagehash_bits_and_leaves_ties_to_it(monkeypatch):
+    """The scan's phash (8x8 low frequencies only) is imagehash's phash, bit for bit: on
+    photos, noise, stripes and flat images (whose near-ties go to imagehash itself)."""
+    import imagehash
+    import numpy as np
+    from PIL import Image
+
+    from labelclean.scan import hashing
+
+    rng = np.random.default_rng(3)
+    ramp = np.add.outer(np.arange(48), 2 * np.arange(64)).astype(np.uint8)
+    images = [photo(3, (160, 120)), photo(4, (45, 60)).convert("L"), Image.fromarray(ramp),
+              Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8)),
+              Image.fromarray(np.tile(rng.integers(0, 256, (1, 40), dtype=np.uint8), (30, 1))),
+              Image.new("L", (64, 48), 128), Image.new("RGB", (9, 9), (250, 20, 20))]
+    for img in images:
+        want = imagehash.phash(img).hash
+        assert np.array_equal(np.asarray(hashing.HASH_METHODS["phash"](img), bool), want)
+    calls = []
+    library = hashing._PHASH_LIBRARY
+    monkeypatch.setattr(hashing, "_PHASH_LIBRARY", lambda img: calls.append(1) or library(img))
+    hashing.hash_hex("phash", Image.new("L", (64, 48), 128))
+    hashing.hash_hex("phash", images[0])
+    assert calls == [1]  # the flat image only
