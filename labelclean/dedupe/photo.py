@@ -50,6 +50,9 @@ WINDOW_THRESHOLD = 0.3
 WINDOW_NEIGHBOURS = 3
 #: Below this cosine only each query's best other image is a window candidate.
 CLOSE_WINDOW = 0.85
+#: A shifted window is the image's size to within this on both axes (one step of the
+#: window search's grid, :data:`~labelclean.dedupe.align.GRID`).
+TRANSLATION = align.GRID + 1e-3
 _IDENTITY = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
 
 
@@ -307,7 +310,9 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                                              flipped[rows])
     # at the whole-image window the thumbnail check has already judged the shapes: what
     # is left for this one is a brightness curve, so it asks for a closer outline
-    moved = (np.abs((w[:, 1] - w[:, 0]) - 1) < 1e-3) & (np.abs((w[:, 3] - w[:, 2]) - 1) < 1e-3)
+    # a translation keeps the window's size, to within one step of the search grid
+    size = np.abs(w[:, [1, 3]] - w[:, [0, 2]] - 1)
+    moved = (size < TRANSLATION).all(axis=1)
     moved &= (np.abs(w - _IDENTITY).max(axis=1) > 1e-3) & border  # shifted, a border came in
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
     needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
