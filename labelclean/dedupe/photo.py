@@ -271,6 +271,16 @@ def _second_look(first, second, hints, window, flipped):
     return corr, score, border
 
 
+def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """(M,) bool: the (M, 4) windows are the image moved, not cropped: the size of the
+    image on both axes to within :data:`TRANSLATION` (one step of the search grid), off
+    the whole image, and ``border`` (M,) says a flat strip of the copy matches what the
+    window takes from past the edge (a shifted copy's black border)."""
+    size = np.abs(window[:, [1, 3]] - window[:, [0, 2]] - 1)
+    off = np.abs(window - _IDENTITY).max(axis=1) > 1e-3
+    return (size < TRANSLATION).all(axis=1) & off & np.asarray(border, bool)
+
+
 def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                        detail: DetailImages | Callable | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -310,10 +320,7 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                                              flipped[rows])
     # at the whole-image window the thumbnail check has already judged the shapes: what
     # is left for this one is a brightness curve, so it asks for a closer outline
-    # a translation keeps the window's size, to within one step of the search grid
-    size = np.abs(w[:, [1, 3]] - w[:, [0, 2]] - 1)
-    moved = (size < TRANSLATION).all(axis=1)
-    moved &= (np.abs(w - _IDENTITY).max(axis=1) > 1e-3) & border  # shifted, a border came in
+    moved = translated(w, border)
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
     needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
     good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
