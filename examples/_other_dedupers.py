@@ -43,7 +43,18 @@ def fastdup_groups(folder: Path, workdir: Path) -> list[list[str]]:
     return groups
 
 
-TOOLS = {"cleanvision": cleanvision_groups, "fastdup": fastdup_groups}
+def imagededup_groups(folder: Path, workdir: Path) -> list[list[str]]:
+    import logging
+
+    from imagededup.methods import PHash
+
+    logging.getLogger("imagededup").setLevel(logging.WARNING)
+    found = PHash(verbose=False).find_duplicates(image_dir=str(folder))
+    return [[a, b] for a, others in found.items() for b in others if a < b]
+
+
+TOOLS = {"cleanvision": cleanvision_groups, "fastdup": fastdup_groups,
+         "imagededup": imagededup_groups}
 
 
 def main() -> None:

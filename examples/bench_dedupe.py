@@ -19,6 +19,7 @@ too. imagededup is not a dependency of labelclean; install it to run this compar
     pip install imagededup
 
 Usage: python examples/bench_dedupe.py [--n 2000] [--rounds 5] [--other-python PY]
+       [--imagededup-python PY]
        [--out bench-dedupe] [--report FILE]
 """
 
@@ -122,11 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--other-python", default=os.environ.get("BENCH_OTHER_PYTHON"),
                         help="python of an environment with cleanvision and fastdup (they "
                              "pin older numpy/pillow than labelclean); omit to skip them")
+    parser.add_argument("--imagededup-python", default=os.environ.get("BENCH_IMAGEDEDUP_PYTHON"),
+                        help="python of an environment with imagededup (default: import it "
+                             "here)")
     parser.add_argument("--out", type=Path, default=Path("bench-dedupe"))
     parser.add_argument("--report", type=Path, default=None, help="append a markdown row")
     args = parser.parse_args(argv)
     try:
-        import imagededup  # noqa: F401
+        if not args.imagededup_python:
+            import imagededup  # noqa: F401
     except ImportError:
         raise SystemExit(
             "imagededup is not installed; run 'pip install imagededup' to compare") from None
@@ -135,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     truth = make_folder(folder, args.n, args.copies)
     tools = {"labelclean scan + dedupe": lambda: run_labelclean(folder, args.out / "workdir"),
-             "imagededup PHash (radius 10)": lambda: run_imagededup(folder)}
+             "imagededup PHash (radius 10)": (
+                 lambda: run_other(args.imagededup_python, "imagededup", folder, args.out))
+             if args.imagededup_python else lambda: run_imagededup(folder)}
     if args.other_python:
         for tool in ("cleanvision", "fastdup"):
             tools[f"{tool} (defaults)"] = (lambda t=tool: run_other(args.other_python, t,

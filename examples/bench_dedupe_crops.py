@@ -10,6 +10,7 @@ brightened, resized). Then, each in its own process (imports outside the timing)
 process, the largest group, and pair precision / recall of the planted copies.
 
 Usage: python examples/bench_dedupe_crops.py [--n 20000] [--copies 500] [--out bench-crops]
+       [--imagededup-python PY]
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ print(json.dumps({"seconds": seconds, "pairs": pairs,
 """
 
 
-def run(code: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+def run(code: str, *args: str, python: str | None = None) -> dict:
+    done = subprocess.run([python or sys.executable, "-c", code, *args], capture_output=True,
+                          text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -109,12 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copies", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("bench-crops"))
     parser.add_argument("--no-imagededup", action="store_true")
+    parser.add_argument("--imagededup-python", default=os.environ.get("BENCH_IMAGEDEDUP_PYTHON"),
+                        help="python of an environment with imagededup (default: this one)")
     args = parser.parse_args(argv)
     folder = args.out / "images"
     truth = {frozenset(p) for p in make_folder(folder, args.n, args.copies)}
     results = {"labelclean scan + dedupe": run(LABELCLEAN, str(folder), str(args.out / "wd"))}
     if not args.no_imagededup:
-        results["imagededup PHash (radius 10)"] = run(IMAGEDEDUP, str(folder))
+        results["imagededup PHash (radius 10)"] = run(IMAGEDEDUP, str(folder),
+                                                      python=args.imagededup_python)
     lc = results["labelclean scan + dedupe"]["seconds"]
     print(f"{args.n:,} JPEGs (crops of {len(source_photos())} photos, {args.copies} planted "
           f"copies), {os.cpu_count()} cores\n")

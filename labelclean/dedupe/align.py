@@ -140,8 +140,8 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Pearson correlation of (M, D) arrays (0 when either row is flat)."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    return np.divide((a * b).sum(axis=1), den, out=np.zeros(len(a), np.float32),
+    den = np.sqrt(np.einsum("md,md->m", a, a) * np.einsum("md,md->m", b, b))
+    return np.divide(np.einsum("md,md->m", a, b), den, out=np.zeros(len(a), np.float32),
                      where=den > 1e-6)
 
 
@@ -234,7 +234,10 @@ def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
 
 def _ranks(a: np.ndarray) -> np.ndarray:
     """Row-wise ranks of (M, D) values (a rank correlation is not ruled by one strong edge)."""
-    return np.argsort(np.argsort(a, axis=1), axis=1).astype(np.float32)
+    order = np.argsort(a, axis=1)  # one sort, then scatter the positions (not two sorts)
+    ranks = np.empty(a.shape, np.float32)
+    np.put_along_axis(ranks, order, np.arange(a.shape[1], dtype=np.float32)[None, :], axis=1)
+    return ranks
 
 
 def structured(thumbs: np.ndarray) -> np.ndarray:

@@ -50,6 +50,9 @@ WINDOW_THRESHOLD = 0.3
 WINDOW_NEIGHBOURS = 3
 #: Below this cosine only each query's best other image is a window candidate.
 CLOSE_WINDOW = 0.85
+#: A shifted window is the image's size to within this on both axes (one step of the
+#: window search's grid, :data:`~labelclean.dedupe.align.GRID`).
+TRANSLATION = align.GRID + 1e-3
 _IDENTITY = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
 
 
@@ -268,6 +271,16 @@ def _second_look(first, second, hints, window, flipped):
     return corr, score, border
 
 
+def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """(M,) bool: the (M, 4) windows are the image moved, not cropped: the size of the
+    image on both axes to within :data:`TRANSLATION` (one step of the search grid), off
+    the whole image, and ``border`` (M,) says a flat strip of the copy matches what the
+    window takes from past the edge (a shifted copy's black border)."""
+    size = np.abs(window[:, [1, 3]] - window[:, [0, 2]] - 1)
+    off = np.abs(window - _IDENTITY).max(axis=1) > 1e-3
+    return (size < TRANSLATION).all(axis=1) & off & np.asarray(border, bool)
+
+
 def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                        detail: DetailImages | Callable | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -307,8 +320,7 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                                              flipped[rows])
     # at the whole-image window the thumbnail check has already judged the shapes: what
     # is left for this one is a brightness curve, so it asks for a closer outline
-    moved = (np.abs((w[:, 1] - w[:, 0]) - 1) < 1e-3) & (np.abs((w[:, 3] - w[:, 2]) - 1) < 1e-3)
-    moved &= (np.abs(w - _IDENTITY).max(axis=1) > 1e-3) & border  # shifted, a border came in
+    moved = translated(w, border)
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
     needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
     good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
