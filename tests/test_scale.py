@@ -30,7 +30,7 @@ def test_ivf_paths_find_planted_copies_with_exact_scores(tmp_path, pq_limit):
     path = tmp_path / "embeddings.npy"
     np.save(path, x)
     memmap = np.load(path, mmap_mode="r")
-    index = neighbors._build_index(memmap, None, len(x), 500, pq_limit, 16, 0)
+    index = neighbors._build_index(memmap, 500, 16, 0, pq_limit=pq_limit)
     assert ("PQ" in type(index).__name__) == (pq_limit == 1000)
     pairs = neighbors.cosine_pairs(memmap, 0.9, exact_limit=500, pq_limit=pq_limit)
     assert truth <= set(zip(pairs.i.tolist(), pairs.j.tolist()))

@@ -147,13 +147,15 @@ def _pq_codes(dim: int) -> int:
     return max(m for m in range(1, max(1, dim // 8) + 1) if dim % m == 0)
 
 
-def _build_index(x: np.ndarray, rows: np.ndarray | None, n: int, exact_limit: int,
-                 pq_limit: int, nprobe: int, seed: int):
-    """The faiss index of the ``n`` searched rows, trained on a sample and filled a batch
-    at a time (memory: the index plus one batch; the vectors are never all in memory)."""
+def _build_index(x: np.ndarray, exact_limit: int, nprobe: int, seed: int, *,
+                 rows: np.ndarray | None = None, pq_limit: int | None = None):
+    """The faiss index of the searched rows (``x``, or ``x[rows]``), trained on a sample and
+    filled a batch at a time (memory: the index plus one batch). IVF-PQ above ``pq_limit``
+    rows only (its scores are estimates: the caller re-checks them); None: never."""
     import faiss
 
-    dim = x.shape[1]
+    n, dim = (len(x) if rows is None else len(rows)), x.shape[1]
+    pq_limit = n if pq_limit is None else pq_limit
     if n <= exact_limit:
         index = faiss.IndexFlatIP(dim)
     else:
@@ -207,7 +209,7 @@ def cosine_pairs(x: np.ndarray, threshold: float, k: int = 10, *,
     n = len(x) if rows is None else len(rows)
     if n < 2:
         return Pairs.empty()
-    index = _build_index(x, rows, n, exact_limit, pq_limit, nprobe, seed)
+    index = _build_index(x, exact_limit, nprobe, seed, rows=rows, pq_limit=pq_limit)
     approximate = n > pq_limit and n > exact_limit
     k = min(k + 1, n)
     wanted = min(RERANK * k, n) if approximate else k
