@@ -1,7 +1,9 @@
 """Search and scoring at scale: embedding near-duplicates and batched noise scoring.
 
     python examples/bench_scale.py embeddings [--n 1000000] [--dim 512] [--groups 10000]
-    python examples/bench_scale.py noise [--n 10000000] [--classes 10] [--compare]
+    python examples/bench_scale.py hashes [--n 200000] [--blank 50000] [--radius 10]
+    python examples/bench_scale.py noise [--n 10000000] [--classes 10]
+                                         [--path batched|memory|both] [--filter-by METHOD]
     python examples/bench_scale.py all [--report reports/scale.md]
 
 ``embeddings`` writes an (N, D) float16 ``.npy`` as the embed stage does (in chunks) with
@@ -9,11 +11,16 @@ planted groups of 2-4 near copies (cosine ~0.95-0.99), then times the library's 
 the memmap (IVF-PQ above ``neighbors.PQ_LIMIT`` rows, candidates re-scored exactly, then
 union-find) and reports the pair recall and precision of the planted copies.
 
+``hashes`` searches random 64-bit hashes with a cluster of near-blank ones (within 2 bits
+of zero) and shows that the candidates held at once stay ``HASH_BATCH x
+(MAX_HASH_NEIGHBOURS + 1)``, against what a range search returns for one batch.
+
 ``noise`` writes an (N, K) float32 OOF ``.npy`` (the noise stage reads a ``.npy`` OOF as
 (N, K) in labels-file order) with 10% of the labels wrong, and times
 :func:`~labelclean.noise.scoring.score_images` on the memmap: above
-``scoring.BATCHED_LIMIT`` rows cleanlab's batched finder, a batch at a time. ``--compare``
-also runs the in-memory path on the same rows (same process, after the batched one).
+``scoring.BATCHED_LIMIT`` rows cleanlab's batched finder, a batch at a time (``--path
+memory``: the in-memory ``find_label_issues`` on the same rows; ``both``: one after the
+other in one process, comparing the issue sets).
 
 Each part runs in its own process (``all`` starts them), so the peak resident memory
 (``ru_maxrss``) is that part's; it counts the memmap pages read. Timings exclude writing
@@ -39,6 +46,11 @@ from labelclean import __version__
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def children_mb() -> float:
+    """Peak RSS of the largest finished child process (cleanlab's worker pools)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def write_vectors(path: Path, n: int, dim: int, groups: int, seed: int = 0) -> np.ndarray:
@@ -100,6 +112,37 @@ EMBEDDING_HEADER = [
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 
 
+def bench_hashes(args) -> list[str]:
+    """Random 64-bit hashes, ``--blank`` of them within 2 bits of zero (near-blank images)."""
+    import faiss
+
+    from labelclean.dedupe import neighbors
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (args.n, 8), dtype=np.uint8)
+    codes[:args.blank] = 0
+    flips = rng.integers(0, 64, (args.blank, 2))
+    rows = np.arange(args.blank)
+    for column in flips.T:
+        codes[rows, column // 8] ^= (1 << (column % 8)).astype(np.uint8)
+    start = time.perf_counter()
+    pairs = neighbors.hamming_pairs(codes, args.radius)
+    seconds = time.perf_counter() - start
+    peak = peak_mb()
+    index = faiss.IndexBinaryFlat(64)
+    index.add(codes)
+    lims, _, _ = index.range_search(codes[:512], args.radius + 1)  # one batch of blanks
+    bound = neighbors.HASH_BATCH * (neighbors.MAX_HASH_NEIGHBOURS + 1)
+    return [f"| {args.n:,} ({args.blank:,} near-blank) | {args.radius} | {seconds:.1f} "
+            f"| {peak:,.0f} | {len(pairs):,} | {bound:,} | {int(lims[-1]):,} |"]
+
+
+HASH_HEADER = [
+    "| hashes | radius | seconds | peak RSS MB | pairs | candidates per batch at most "
+    "| a range search's results for 512 near-blank queries |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+
 def write_oof(path: Path, labels_path: Path, n: int, k: int, seed: int = 0) -> None:
     """(N, K) float32 probabilities and (N,) int64 given labels, 10% wrong, in chunks."""
     rng = np.random.default_rng(seed)
@@ -130,18 +173,19 @@ def bench_noise(args) -> list[str]:
         given = np.load(labels_path)
         readable = np.ones(args.n, bool)
         lines, first = [], None
-        runs = [("batched", 0)] + ([("in memory", args.n)] if args.compare else [])
-        for name, limit in runs:
+        runs = {"batched": [0], "memory": [args.n], "both": [0, args.n]}[args.path]
+        for limit in runs:
             start = time.perf_counter()
             image = scoring.score_images(probs, given, readable, batched_limit=limit,
-                                         filter_by="low_self_confidence")
+                                         filter_by=args.filter_by)
             seconds = time.perf_counter() - start
             same = ("" if first is None else
                     f"{int((image.is_issue != first).sum()):,} rows differ from batched")
+            name = "batched" if limit == 0 else f"in memory, {args.filter_by}"
             lines.append(
                 f"| {args.n:,} x {args.classes} float32 .npy memmap "
                 f"({args.n * args.classes * 4 / 1e9:.1f} GB) | {name} | {seconds:.1f} "
-                f"| {peak_mb():,.0f} | {int(image.is_issue.sum()):,} "
+                f"| {peak_mb():,.0f} | {children_mb():,.0f} | {int(image.is_issue.sum()):,} "
                 f"| {np.nanmean(image.quality):.4f} | {same} | {make_s:.0f} |")
             first = image.is_issue.copy() if first is None else first
             del image
@@ -149,14 +193,14 @@ def bench_noise(args) -> list[str]:
 
 
 NOISE_HEADER = [
-    "| OOF | path | seconds | peak RSS MB (so far in the process) | label issues "
-    "| mean label quality | issue set | writing the files s |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+    "| OOF | path | seconds | peak RSS MB (so far in the process) | largest child process MB "
+    "| label issues | mean label quality | issue set | writing the files s |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["embeddings", "noise", "all"])
+    parser.add_argument("part", choices=["embeddings", "hashes", "noise", "all"])
     parser.add_argument("--n", type=int, default=None,
                         help="rows (default 1,000,000 embeddings, 10,000,000 OOF rows)")
     parser.add_argument("--dim", type=int, default=512)
@@ -165,20 +209,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--compare", action="store_true",
-                        help="noise: also run the in-memory path on the same rows")
+    parser.add_argument("--blank", type=int, default=50_000,
+                        help="hashes: near-blank images among them")
+    parser.add_argument("--radius", type=int, default=10)
+    parser.add_argument("--path", choices=["batched", "memory", "both"], default="batched",
+                        help="noise: cleanlab's batched finder, the in-memory one, or both "
+                             "(in that order, one process: the issue sets are compared)")
+    parser.add_argument("--filter-by", default="low_self_confidence",
+                        help="noise: filter_by of the in-memory path")
     parser.add_argument("--tmp", default=None, help="folder for the generated files")
     parser.add_argument("--report", type=Path, default=None, help="append the rows here")
     args = parser.parse_args(argv)
     if args.part == "all":
-        for part in ("embeddings", "noise"):
+        for part in ("embeddings", "hashes", "noise"):
             extra = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "all"]
             subprocess.run([sys.executable, __file__, part, *extra], check=True)
         return
-    if args.n is None:
-        args.n = 1_000_000 if args.part == "embeddings" else 10_000_000
-    rows = bench_embeddings(args) if args.part == "embeddings" else bench_noise(args)
-    header = EMBEDDING_HEADER if args.part == "embeddings" else NOISE_HEADER
+    bench, header, default_n = {"embeddings": (bench_embeddings, EMBEDDING_HEADER, 1_000_000),
+                                "hashes": (bench_hashes, HASH_HEADER, 200_000),
+                                "noise": (bench_noise, NOISE_HEADER, 10_000_000)}[args.part]
+    args.n = default_n if args.n is None else args.n
+    rows = bench(args)
     print("\n".join(header + rows))
     if args.report:
         with open(args.report, "a", encoding="utf-8") as fh:
