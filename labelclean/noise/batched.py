@@ -1,8 +1,8 @@
 """cleanlab's answers a batch of rows at a time, for OOF arrays too big to copy.
 
-:func:`score_labels_batched` gives the same :class:`~labelclean.noise.scoring.LabelScores`
-as :func:`~labelclean.noise.scoring.score_labels`, reading ``probs`` (a memmap is fine) in
-slices of :data:`BATCH` rows:
+:func:`score_labels_batched` gives what :func:`~labelclean.noise.scoring.score_labels` puts
+in its :class:`~labelclean.noise.scoring.LabelScores`, reading ``probs`` (a memmap is fine)
+in slices of :data:`BATCH` rows:
 
 * ``is_issue``: cleanlab's batched finder
   (``cleanlab.experimental.label_issues_batched.find_label_issues_batched``), which
@@ -41,8 +41,10 @@ def score_labels_batched(labels: np.ndarray, probs: np.ndarray, *,
                          batch: int = BATCH):
     """Score ``labels`` (N,) class indices against ``probs`` (N, K) a batch at a time.
 
-    Returns :class:`~labelclean.noise.scoring.LabelScores` (``quality`` in [0, 1], lower
-    is worse; ``is_issue`` from cleanlab's batched finder, see the module docstring).
+    Returns ``(is_issue, quality, confident_joint, noise_matrix)``: (N,) bool from
+    cleanlab's batched finder (see the module docstring), (N,) label quality in [0, 1]
+    (lower is worse), the (K, K) calibrated confident joint (rows = given label), and
+    P(given = i | true = j) (K, K), or None above ``DENSE_CLASSES`` classes.
     """
     from cleanlab.count import calibrate_confident_joint, compute_confident_joint, estimate_latent
     from cleanlab.experimental.label_issues_batched import (
@@ -52,7 +54,6 @@ def score_labels_batched(labels: np.ndarray, probs: np.ndarray, *,
     from cleanlab.rank import get_label_quality_scores
 
     from labelclean.noise.matrices import DENSE_CLASSES
-    from labelclean.noise.scoring import LabelScores, noise_rates
 
     labels = np.asarray(labels, dtype=np.int64)
     n, k = probs.shape
@@ -75,6 +76,4 @@ def score_labels_batched(labels: np.ndarray, probs: np.ndarray, *,
                                              calibrate=False)
         joint = calibrate_confident_joint(joint, labels)
         noise_matrix = estimate_latent(joint, labels)[1] if k <= DENSE_CLASSES else None
-    return LabelScores(is_issue=np.asarray(is_issue, dtype=bool),
-                       quality=np.clip(quality, 0.0, 1.0), confident_joint=joint,
-                       noise_matrix=noise_matrix, noise_rate=noise_rates(joint), batched=True)
+    return np.asarray(is_issue, dtype=bool), np.clip(quality, 0.0, 1.0), joint, noise_matrix

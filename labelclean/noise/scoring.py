@@ -92,7 +92,11 @@ def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFA
     if len(labels) > (BATCHED_LIMIT if batched_limit is None else batched_limit):
         from labelclean.noise.batched import score_labels_batched
 
-        return score_labels_batched(labels, probs, rank_by=rank_by, n_jobs=n_jobs)
+        is_issue, quality, joint, noise_matrix = score_labels_batched(
+            labels, probs, rank_by=rank_by, n_jobs=n_jobs)
+        return LabelScores(is_issue=is_issue, quality=quality, confident_joint=joint,
+                           noise_matrix=noise_matrix, noise_rate=noise_rates(joint),
+                           batched=True)
     if n_jobs is None:
         import os
 
