@@ -37,6 +37,21 @@ def test_bench_dedupe_scale(example, tmp_path):
     assert "| 1.0000 | 1.0000 | 30 |" in row  # every planted group found exactly
 
 
+@pytest.mark.slow
+def test_bench_scale_parts(example, tmp_path):
+    bench, report = example("bench_scale"), tmp_path / "scale.md"
+    bench.main(["embeddings", "--n", "3000", "--dim", "32", "--groups", "20", "--tmp",
+                str(tmp_path), "--report", str(report)])
+    bench.main(["hashes", "--n", "2000", "--blank", "300", "--report", str(report)])
+    bench.main(["noise", "--n", "3000", "--path", "both", "--tmp", str(tmp_path),
+                "--report", str(report)])
+    lines = report.read_text().splitlines()
+    embed = next(line for line in lines if line.startswith("| 3,000 x 32 float16"))
+    assert "| exact |" in embed and "| 1.0000 | 1.0000 | 1.0000 |" in embed
+    assert any(line.startswith("| 2,000 (300 near-blank) | 10 |") for line in lines)
+    assert "| 0 rows differ from batched |" in lines[-2]
+
+
 def test_eval_oof_scores_both_modes(example, tmp_path):
     import pandas as pd
 

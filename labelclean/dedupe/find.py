@@ -281,7 +281,7 @@ def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd
             spectra = pair_frame(found, "thumbnail")
             windows = window_frame(thumbs, reps, opts)
         elif method == "embedding":
-            found = cosine_pairs(embeddings[reps], opts.threshold, opts.k,
+            found = cosine_pairs(embeddings, opts.threshold, opts.k, rows=reps,
                                  progress=progress).mapped(reps)
             frames.append(pair_frame(found, "embedding"))
         else:  # dbscan

@@ -70,3 +70,13 @@ def chance_line(best: np.ndarray, given: np.ndarray, actions: np.ndarray,
     return (f"{chance_text(agreement, chance, len(given))}; {rest}: make better predictions "
             "('labelclean oof' with more epochs, a smaller lr or pretrained weights) before "
             "applying the manifest")
+
+
+def batched_line(scores: Any, filter_by: str) -> str | None:
+    """A line when cleanlab's batched finder replaced ``filter_by`` (very large OOF sets,
+    :data:`labelclean.noise.scoring.BATCHED_LIMIT`)."""
+    if scores is None or not scores.batched or filter_by == "low_self_confidence":
+        return None
+    return (f"{len(scores.is_issue):,} scored images: label issues come from cleanlab's "
+            "batched finder (the lowest label qualities, as many as it estimates are wrong; "
+            f"a batch of rows at a time), not filter_by={filter_by}")

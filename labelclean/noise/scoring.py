@@ -23,6 +23,11 @@ RANKERS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy"
 DEFAULT_FILTER = DEFAULTS["filter_by"]
 DEFAULT_RANKER = DEFAULTS["rank_by"]
 _CONFIDENT_JOINT_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both")
+#: Above this many scored rows, :func:`score_labels` reads the probabilities a batch at a
+#: time with cleanlab's batched finder (:mod:`labelclean.noise.batched`) instead of
+#: ``cleanlab.filter.find_label_issues``, whose copies of the (N, K) array would need
+#: several times its size (10M x 10 float64 is 800 MB a copy).
+BATCHED_LIMIT = 5_000_000
 
 
 def list_filters() -> list[str]:
@@ -53,7 +58,9 @@ class LabelScores:
     :func:`~labelclean.noise.matrices.noise_matrix_cells` gives its nonzero cells);
     ``noise_rate`` (K,) estimated fraction of the images given each label whose label is
     wrong, 1 - P(true = c | given = c); ``few_examples``: the classes cleanlab warned have
-    too few images to flag every wrong label in them (their labels are never flagged).
+    too few images to flag every wrong label in them (their labels are never flagged);
+    ``batched``: the answers came from cleanlab's batched finder (above
+    :data:`BATCHED_LIMIT` rows; ``is_issue`` then follows ``low_self_confidence``).
     """
 
     is_issue: np.ndarray
@@ -62,15 +69,19 @@ class LabelScores:
     noise_matrix: np.ndarray | None
     noise_rate: np.ndarray
     few_examples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    batched: bool = False
 
 
 def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFAULT_FILTER,
-                 rank_by: str = DEFAULT_RANKER, n_jobs: int | None = None) -> LabelScores:
+                 rank_by: str = DEFAULT_RANKER, n_jobs: int | None = None,
+                 batched_limit: int | None = None) -> LabelScores:
     """Score given ``labels`` (N,) class indices against OOF ``probs`` (N, K) with cleanlab.
 
-    ``is_issue`` is exactly ``cleanlab.filter.find_label_issues(labels, probs,
-    filter_by=filter_by)``; ``quality`` is ``cleanlab.rank.get_label_quality_scores`` with
-    ``method=rank_by``.
+    Up to ``batched_limit`` rows (default :data:`BATCHED_LIMIT`), ``is_issue`` is exactly
+    ``cleanlab.filter.find_label_issues(labels, probs, filter_by=filter_by)``; above it,
+    cleanlab's batched finder reads ``probs`` (a memmap is fine) a batch at a time and
+    ``filter_by`` is replaced by its rule (:mod:`labelclean.noise.batched`). ``quality`` is
+    ``cleanlab.rank.get_label_quality_scores`` with ``method=rank_by``.
     """
     from cleanlab.count import compute_confident_joint, estimate_latent
     from cleanlab.filter import find_label_issues
@@ -78,6 +89,14 @@ def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFA
 
     check_methods(filter_by, rank_by)
     labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) > (BATCHED_LIMIT if batched_limit is None else batched_limit):
+        from labelclean.noise.batched import score_labels_batched
+
+        is_issue, quality, joint, noise_matrix = score_labels_batched(
+            labels, probs, rank_by=rank_by, n_jobs=n_jobs)
+        return LabelScores(is_issue=is_issue, quality=quality, confident_joint=joint,
+                           noise_matrix=noise_matrix, noise_rate=noise_rates(joint),
+                           batched=True)
     if n_jobs is None:
         import os
 
@@ -92,13 +111,18 @@ def score_labels(labels: np.ndarray, probs: np.ndarray, *, filter_by: str = DEFA
         quality = np.clip(get_label_quality_scores(labels, probs, method=rank_by), 0.0, 1.0)
         noise_matrix = (estimate_latent(joint, labels)[1] if len(joint) <= DENSE_CLASSES
                         else None)
+    return LabelScores(is_issue=np.asarray(is_issue, dtype=bool), quality=quality,
+                       confident_joint=joint, noise_matrix=noise_matrix,
+                       noise_rate=noise_rates(joint), few_examples=_few_example_classes(caught))
+
+
+def noise_rates(joint: np.ndarray) -> np.ndarray:
+    """(K,) estimated fraction of wrong labels among the images given each class, from the
+    (K, K) calibrated confident joint (0 for a class no image is given)."""
     given_counts = np.clip(joint.sum(axis=1), 1e-12, None)
     noise_rate = 1.0 - np.diag(joint) / given_counts
     noise_rate[joint.sum(axis=1) == 0] = 0.0  # a class no scored image is given: none wrong
-    return LabelScores(is_issue=np.asarray(is_issue, dtype=bool), quality=quality,
-                       confident_joint=joint, noise_matrix=noise_matrix,
-                       noise_rate=np.clip(noise_rate, 0.0, 1.0),
-                       few_examples=_few_example_classes(caught))
+    return np.clip(noise_rate, 0.0, 1.0)
 
 
 #: Warnings of cleanlab's helpers that say nothing to a user (one class in a confusion matrix).
@@ -154,10 +178,13 @@ def score_images(probs: np.ndarray, given: np.ndarray, readable: np.ndarray,
     """Score the readable images of ``probs`` (N, K) that have a finite prediction.
 
     ``given`` (N,) class indices, ``readable`` (N,) bool; ``methods`` go to
-    :func:`score_labels` (``filter_by``, ``rank_by``, ``n_jobs``).
+    :func:`score_labels` (``filter_by``, ``rank_by``, ``n_jobs``, ``batched_limit``).
+    ``probs`` may be a memmap: it is read in slices when every row is scored.
     """
     n = len(given)
-    scored = readable & np.isfinite(probs).all(axis=1)
+    scored = readable.copy()
+    for start in range(0, n, _SLICE):
+        scored[start:start + _SLICE] &= np.isfinite(probs[start:start + _SLICE]).all(axis=1)
     out = ImageScores(scored, np.zeros(n, bool), np.full(n, np.nan), np.full(n, -1),
                       np.zeros(n))
     if scored.any():
@@ -165,6 +192,13 @@ def score_images(probs: np.ndarray, given: np.ndarray, readable: np.ndarray,
         out.scores = score_labels(given[scored], picked, **methods)
         out.is_issue[scored] = out.scores.is_issue
         out.quality[scored] = out.scores.quality
-        out.best[scored] = probs[scored].argmax(axis=1)
-        out.p_best[scored] = probs[scored].max(axis=1)
+        for start in range(0, n, _SLICE):
+            part = slice(start, start + _SLICE)
+            p, ok = np.asarray(probs[part]), scored[part]
+            out.best[part][ok] = p[ok].argmax(axis=1)
+            out.p_best[part][ok] = p[ok].max(axis=1)
     return out
+
+
+#: Rows of the probabilities read at a time by :func:`score_images`.
+_SLICE = 1_000_000

@@ -28,6 +28,7 @@ from labelclean.io.formats import (
     read_duplicates,
 )
 from labelclean.noise.caveats import (
+    batched_line,
     chance_line,
     few_examples_line,
     needs_no_prediction,
@@ -163,11 +164,13 @@ def find_noise(index: pd.DataFrame, oof_probs: np.ndarray, classes: Sequence[Any
     table = _table(rows, classes, image, groups, findings)
     notes = [few_examples_line(image.scores.few_examples, classes) if image.scores else None,
              chance_line(image.best[image.scored], given[image.scored],
-                         table["action"].to_numpy()[image.scored], len(classes))]
+                         table["action"].to_numpy()[image.scored], len(classes)),
+             batched_line(image.scores, filter_by)]
     params = {"filter_by": filter_by, "rank_by": rank_by,
               "relabel_threshold": relabel_threshold, "review_threshold": review_threshold,
               "n_images": len(rows), "n_scored": int(image.scored.sum()),
-              "n_classes": len(classes)}
+              "n_classes": len(classes),
+              "batched": bool(image.scores is not None and image.scores.batched)}
     return NoiseResult(table=table, classes=list(classes), scores=image.scores,
                        parameters=params, warnings=[n for n in notes if n])
 
