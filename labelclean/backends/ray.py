@@ -95,7 +95,7 @@ def connect(address: str | None = None) -> Any:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    logger.setLevel(level)
+    logger.setLevel(max(level, logging.WARNING))  # Ray Data's per-run INFO lines: off
     return ray
 
 
