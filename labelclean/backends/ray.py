@@ -57,12 +57,17 @@ def scratch_folder(workdir: str | os.PathLike, stage: str) -> Path:
 
 
 def remove_scratch(workdir: str | os.PathLike, stage: str) -> None:
-    """Remove ``stage``'s Ray scratch (and the scratch folder once it is empty)."""
-    shutil.rmtree(scratch_folder(workdir, stage), ignore_errors=True)
-    try:
-        (Path(workdir) / SCRATCH).rmdir()
-    except OSError:
-        pass
+    """Remove ``stage``'s Ray scratch (and the folders above it, up to the work directory,
+    once they are empty)."""
+    folder = scratch_folder(workdir, stage)
+    shutil.rmtree(folder, ignore_errors=True)
+    for up in folder.parents:
+        if up == Path(workdir):
+            break
+        try:
+            up.rmdir()
+        except OSError:
+            break
 
 
 def import_ray() -> Any:
@@ -90,12 +95,13 @@ def connect(address: str | None = None) -> Any:
             raise ConfigError(f"cannot reach the Ray cluster at `ray_address` {address}: "
                               f"{exc}") from None
     logger = logging.getLogger("ray.data")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # not the warning that the progress bars are off
+    level = logger.level or logging.NOTSET
+    logger.setLevel(max(level, logging.WARNING))  # Ray Data's per-run INFO lines: off
+    # not the warning, at each first run, that the progress bars are off
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    logger.setLevel(max(level, logging.WARNING))  # Ray Data's per-run INFO lines: off
     return ray
 
 
@@ -134,8 +140,10 @@ def map_listing(columns: Mapping[str, np.ndarray], fn: Callable, *,
     ``fn(batch, **fn_kwargs)`` runs in tasks of one CPU, ``batch_size`` rows at a time, at
     most ``concurrency`` at once (None: as many as the cluster has CPUs). ``model`` is a
     callable class built once per actor with ``model_kwargs``; ``model_actors`` actors
-    (default: one per GPU, or one without GPUs), each with one GPU when the cluster has
-    them.
+    (default: one per GPU, or one per node without GPUs), each with one GPU when the
+    cluster has them; without GPUs an actor counts as half a CPU (its model uses the node's
+    cores through its own threads), which also keeps Ray from fusing ``fn`` into the actor,
+    so decoding goes on in tasks beside the model.
     """
     ray = connect(address)
     cpus, gpus = cluster_cpus(ray), cluster_gpus(ray)
@@ -145,10 +153,11 @@ def map_listing(columns: Mapping[str, np.ndarray], fn: Callable, *,
         ds = ds.map_batches(fn, fn_kwargs=dict(fn_kwargs or {}), batch_size=batch_size,
                             batch_format="numpy", concurrency=concurrency)
         if model is not None:
-            actors = model_actors or max(1, gpus)
+            nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+            actors = model_actors or (gpus or max(1, nodes))
             ds = ds.map_batches(model, fn_constructor_kwargs=dict(model_kwargs or {}),
                                 batch_size=model_batch_size, batch_format="numpy",
-                                num_gpus=1 if gpus else 0,
+                                num_gpus=1 if gpus else 0, num_cpus=1 if gpus else 0.5,
                                 compute=ray.data.ActorPoolStrategy(size=actors))
         for k, batch in enumerate(ds.iter_batches(batch_size=None, batch_format="numpy"),
                                   start=1):

@@ -205,9 +205,11 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     ``ray_address``; ``workers`` caps the tasks at once) with the same per-file function,
     and writes the same files; an interrupted Ray scan resumes from the rows it finished.
     """
-    from labelclean.backends.ray import check_backend, remove_scratch
+    from labelclean.backends.ray import check_backend, import_ray, remove_scratch
 
     check_backend(backend)
+    if backend == "ray":
+        import_ray()  # a missing Ray is said before any file is read
     check_workdir(workdir, images=dataset.root, labels=dataset.labels_file)
     wd = Workdir(workdir)
     hash_methods = tuple(check_hash_methods(list(hash_methods)))
