@@ -120,10 +120,11 @@ def test_interrupted_ray_scan_resumes_the_missing_rows(ray_session, images, tmp_
     dataset = load_dataset(images)
     scan_dataset(dataset, tmp_path / "local", workers=1)
     monkeypatch.setattr(backend, "STOP_AFTER", 1)
+    monkeypatch.setattr(backend, "BATCH_ROWS", 8)  # several batches of the 42 rows
     with pytest.raises(backend.Interrupted):
         scan_dataset(dataset, tmp_path / "ray", backend="ray")
     assert not (tmp_path / "ray" / "index.csv").exists()
-    kept = backend.RowParts(backend.scratch_folder(tmp_path / "ray", "scan"), "x")
+    assert list(backend.scratch_folder(tmp_path / "ray", "scan").glob("part-*.parquet"))
     monkeypatch.setattr(backend, "STOP_AFTER", None)
     asked: list[int] = []
     real = backend.map_listing
@@ -136,7 +137,6 @@ def test_interrupted_ray_scan_resumes_the_missing_rows(ray_session, images, tmp_
     scan_dataset(dataset, tmp_path / "ray", backend="ray")
     assert 0 < asked[0] < len(dataset)  # only the rows the first run did not finish
     assert same_files(tmp_path / "local", tmp_path / "ray") == []
-    del kept
 
 
 def _embedded(workdir: Path) -> tuple[np.ndarray, dict]:
@@ -155,6 +155,7 @@ def test_ray_embed_equals_local_and_resumes(ray_session, images, tmp_path, monke
         scan_dataset(dataset, tmp_path / name, workers=1)
     prepare_embedding(tmp_path / "local", workers=0, **TINY).run()
     monkeypatch.setattr(backend, "STOP_AFTER", 1)
+    monkeypatch.setattr(backend, "BATCH_ROWS", 8)  # several batches of the 42 rows
     with pytest.raises(backend.Interrupted):
         prepare_embedding(tmp_path / "ray", backend="ray", batch_size=8, **TINY).run()
     _, meta = _embedded(tmp_path / "ray")

@@ -36,6 +36,8 @@ BACKENDS = ("local", "ray")
 SCRATCH = ".ray"
 #: rows per listing shard: small enough for every CPU of a cluster to get several
 MAX_SHARD_ROWS = 16384
+#: rows per call of a task's batch function (the default of :func:`map_listing`)
+BATCH_ROWS = 64
 #: test hook: raise :class:`Interrupted` after this many output batches (None: never)
 STOP_AFTER: int | None = None
 
@@ -129,7 +131,7 @@ def put_listing(ray: Any, columns: Mapping[str, np.ndarray], cpus: int) -> list[
 
 
 def map_listing(columns: Mapping[str, np.ndarray], fn: Callable, *,
-                fn_kwargs: Mapping[str, Any] | None = None, batch_size: int = 64,
+                fn_kwargs: Mapping[str, Any] | None = None, batch_size: int | None = None,
                 concurrency: int | None = None, model: type | None = None,
                 model_kwargs: Mapping[str, Any] | None = None, model_batch_size: int = 32,
                 model_actors: int | None = None, address: str | None = None
@@ -137,7 +139,8 @@ def map_listing(columns: Mapping[str, np.ndarray], fn: Callable, *,
     """Yield the output batches of ``fn`` (then ``model``, if given) over the rows of
     ``columns``, in any order; each batch is a dict of numpy arrays with its ``row``.
 
-    ``fn(batch, **fn_kwargs)`` runs in tasks of one CPU, ``batch_size`` rows at a time, at
+    ``fn(batch, **fn_kwargs)`` runs in tasks of one CPU, ``batch_size`` rows at a time
+    (default :data:`BATCH_ROWS`), at
     most ``concurrency`` at once (None: as many as the cluster has CPUs). ``model`` is a
     callable class built once per actor with ``model_kwargs``; ``model_actors`` actors
     (default: one per GPU, or one per node without GPUs), each with one GPU when the
@@ -150,7 +153,8 @@ def map_listing(columns: Mapping[str, np.ndarray], fn: Callable, *,
     shards = put_listing(ray, columns, cpus)
     try:
         ds = ray.data.from_arrow_refs(shards)
-        ds = ds.map_batches(fn, fn_kwargs=dict(fn_kwargs or {}), batch_size=batch_size,
+        ds = ds.map_batches(fn, fn_kwargs=dict(fn_kwargs or {}),
+                            batch_size=batch_size or BATCH_ROWS,
                             batch_format="numpy", concurrency=concurrency)
         if model is not None:
             nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
