@@ -90,16 +90,21 @@ def _self_peak() -> int:
     return 0
 
 
-def _scan(dataset, backend: str) -> tuple[float, int]:
+SCAN_FILES = ("index.csv", "hashes.csv", "thumbs.npy", "quality.csv")
+
+
+def _scan(dataset, backend: str) -> tuple[float, int, dict[str, bytes]]:
+    """(seconds, memory above the start, the scan's files' bytes)."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-ray-{backend}-"))
     try:
         with PeakMemory() as mem:
             start = time.perf_counter()
             scan_dataset(dataset, work, backend=backend, force=True)
             seconds = time.perf_counter() - start
+        files = {name: (work / name).read_bytes() for name in SCAN_FILES}
     finally:
         shutil.rmtree(work)
-    return seconds, mem.above
+    return seconds, mem.above, files
 
 
 def _embed(scanned: Path, backend: str) -> tuple[float, int, np.ndarray]:
@@ -136,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset(args.data)
     start = time.perf_counter()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
     connect()
     startup = time.perf_counter() - start
     small = load_dataset(args.data, files=sorted(r.path for r in dataset.records)[:64])
@@ -147,9 +154,10 @@ def main(argv: list[str] | None = None) -> None:
 
     scan = {"local": [], "ray": []}
     scan_mem = {"local": [], "ray": []}
+    files = {}
     for _ in range(args.rounds):
         for backend in ("local", "ray"):
-            seconds, mem = _scan(dataset, backend)
+            seconds, mem, files[backend] = _scan(dataset, backend)
             scan[backend].append(seconds)
             scan_mem[backend].append(mem)
             print(f"scan {backend}: {seconds:.2f} s, +{mem / 2**20:.0f} MiB", flush=True)
@@ -168,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"embed {backend}: {seconds:.2f} s, +{mem / 2**20:.0f} MiB", flush=True)
     shutil.rmtree(scanned)
     diff = float(np.abs(arrays["local"] - arrays["ray"]).max())
-    ray.shutdown()
+    differ = [name for name in SCAN_FILES if files["local"][name] != files["ray"][name]]
+    if started:
+        ray.shutdown()
 
     def row(stage, times, mems, n):
         lm, rm = statistics.median(times["local"]), statistics.median(times["ray"])
@@ -198,7 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{', '.join(f'{t:.2f}' for t in embed['ray'])}.", "",
         f"Ray start-up (ray.init, once per cluster): {startup:.1f} s; first Ray Data run "
         f"(64 images, starts the workers): {warmup:.1f} s. Largest difference between the "
-        f"two backends' embeddings (float16 files): {diff:.2e}. This process's own peak "
+        f"two backends' embeddings (float16 files): {diff:.2e}. Scan files that differ "
+        f"between the backends: {', '.join(differ) or 'none (byte-identical)'}. "
+        f"This process's own peak "
         f"resident memory over the whole benchmark: {_self_peak() / 2**20:,.0f} MiB.", ""])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -218,3 +218,12 @@ def test_scan_on_a_head_and_a_worker_process(images, tmp_path, cli):
                 pass
         for p in procs:
             p.wait(timeout=60)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_bench_ray(ray_session, example, tmp_path):
+    example("bench_ray").main(["--n", "40", "--embed-n", "20", "--rounds", "1", "--data",
+                               str(tmp_path / "photos"), "--out", str(tmp_path / "ray.md")])
+    text = (tmp_path / "ray.md").read_text()
+    assert "| scan (512x384 JPEG) | 40 |" in text and "none (byte-identical)" in text
