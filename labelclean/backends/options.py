@@ -14,8 +14,8 @@ class BackendOptions:
     value is the default of every stage's (see :meth:`labelclean.pipeline.stages.Stage.resolve`)."""
 
     backend: str = option("local", TEXT, "local (processes on this machine) or ray (Ray Data "
-                                         "tasks and actors; pip install \"labelclean[ray]\"); "
-                                         "default local.")
+                                         "tasks and actors; needs the ray extra of "
+                                         "labelclean); default local.")
     ray_address: str | None = option(None, TEXT, "The Ray cluster to join with --backend ray "
                                                  "(host:port or ray://host:port; default: "
                                                  "start a local Ray).")
