@@ -47,9 +47,12 @@ class Interrupted(RuntimeError):
 
 
 def check_backend(backend: str) -> str:
-    """``backend`` if it is one of :data:`BACKENDS` (ConfigError naming `backend` if not)."""
+    """``backend`` if it is one of :data:`BACKENDS` and, for ``ray``, Ray is installed
+    (ConfigError naming `backend`, or saying how to install Ray, if not)."""
     if backend not in BACKENDS:
         raise ConfigError(f"`backend` must be one of {', '.join(BACKENDS)}, not '{backend}'")
+    if backend == "ray":
+        import_ray()
     return backend
 
 

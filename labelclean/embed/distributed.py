@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,13 @@ class EncoderActor:
 
 
 def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
-                  progress: ProgressFn | None) -> None:
+                  progress: ProgressFn | None, *, checkpoint: Callable, batch_size: int
+                  ) -> None:
     """Compute the rows of ``job`` (an :class:`~labelclean.embed.stage.EmbedJob`) that are
     not done yet with Ray; ``build``: :func:`~labelclean.models.backbones.build_encoder`'s
-    arguments for the actors. The json is checkpointed as rows complete."""
-    from labelclean.embed.stage import _checkpoint, default_batch_size
-
+    arguments for the actors, ``batch_size`` the model's. ``checkpoint(array, meta,
+    meta_path, completed)`` flushes the rows and writes the json as rows complete."""
+    _checkpoint = checkpoint
     n, meta = len(job.ids), job.meta
     scratch = f"embed/{job.npy.stem}"
     mask_path = scratch_folder(job.workdir.root, scratch) / "done.npy"
@@ -109,19 +111,14 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
             save()
         report(progress, state["count"], len(todo), "embed")
 
-    dev = job.encoder.device.type
-    columns = {"row": todo.astype(np.int64),
-               "path": np.array([job.paths[i] or "" for i in todo], dtype=object),
-               "error": np.array(["" if job.paths[i] else job.errors[i] or "" for i in todo],
-                                 dtype=object)}
     try:
         for batch in map_listing(
-                columns, decode_batch, fn_kwargs={
+                _listing(job, todo), decode_batch, fn_kwargs={
                     "transform": job.encoder.preprocess, "blank": job.encoder.input_size,
                     "max_side": job.encoder.resize_side},
                 concurrency=job.workers or None, model=EncoderActor,
                 model_kwargs={"build": build, "threads": job.threads},
-                model_batch_size=job.batch_size or default_batch_size(dev),
+                model_batch_size=batch_size,
                 address=address) if len(todo) else ():
             take(batch)
     finally:
@@ -132,6 +129,14 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
             remove_scratch(job.workdir.root, scratch)
         else:
             save()
+
+
+def _listing(job: Any, todo: np.ndarray) -> dict[str, np.ndarray]:
+    """The Ray listing of rows ``todo``: ``row``, ``path`` ("" = known unreadable), ``error``."""
+    return {"row": todo.astype(np.int64),
+            "path": np.array([job.paths[i] or "" for i in todo], dtype=object),
+            "error": np.array(["" if job.paths[i] else job.errors[i] or "" for i in todo],
+                              dtype=object)}
 
 
 def _done_rows(job: Any, mask_path: Path) -> np.ndarray:

@@ -201,7 +201,9 @@ class EmbedJob:
             if self.backend == "ray":
                 from labelclean.embed.distributed import fill_with_ray
 
-                fill_with_ray(self, self.build, self.ray_address, progress)
+                batch = self.batch_size or default_batch_size(self.encoder.device.type)
+                fill_with_ray(self, self.build, self.ray_address, progress,
+                              checkpoint=_checkpoint, batch_size=batch)
             else:
                 with _cpu_threads(self.encoder, self.threads):
                     _fill(self, progress)
@@ -230,11 +232,9 @@ def prepare_embedding(workdir: str | Path, *, images_root: str | Path | None = N
     decodes in Ray tasks and runs the model in Ray actors (a local Ray, or the cluster at
     ``ray_address``; see :mod:`labelclean.embed.distributed`), into the same files.
     """
-    from labelclean.backends.ray import check_backend, import_ray
+    from labelclean.backends.ray import check_backend
 
-    check_backend(backend)
-    if backend == "ray":
-        import_ray()  # missing Ray is a mistake too: said before any work
+    check_backend(backend)  # missing Ray is a mistake too: said before any work
     if dtype not in DTYPES:
         raise ConfigError(f"`dtype` must be one of {', '.join(DTYPES)}, not '{dtype}'")
     wd = Workdir(workdir)

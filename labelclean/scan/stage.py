@@ -20,6 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from labelclean.backends.local import pool_map
+from labelclean.backends.ray import check_backend, remove_scratch
 from labelclean.io.dataset import Dataset
 from labelclean.io.formats import (
     INDEX_COLUMNS,
@@ -142,6 +143,17 @@ def scan_batch(batch: dict[str, np.ndarray], hash_methods: tuple[str, ...],
             "result": np.array(results, dtype=object)}
 
 
+def _local_results(todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
+                   max_pixels: int, quality: bool, workers: int | None,
+                   progress: ProgressFn | None) -> Iterator[tuple]:
+    """``(row, scan_file's result)`` of every ``todo`` row, in order, from a process pool."""
+    tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
+    results = pool_map(_scan_task, tasks, workers, before_fork=lambda: _warm_up(hash_methods))
+    for done, ((i, _), result) in enumerate(zip(todo, results), start=1):
+        yield i, result
+        report(progress, done, len(todo), "scan")
+
+
 def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
                  max_pixels: int, quality: bool, key: str, workers: int | None,
                  address: str | None, progress: ProgressFn | None) -> Iterator[tuple]:
@@ -205,11 +217,7 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     ``ray_address``; ``workers`` caps the tasks at once) with the same per-file function,
     and writes the same files; an interrupted Ray scan resumes from the rows it finished.
     """
-    from labelclean.backends.ray import check_backend, import_ray, remove_scratch
-
-    check_backend(backend)
-    if backend == "ray":
-        import_ray()  # a missing Ray is said before any file is read
+    check_backend(backend)  # a missing Ray is said before any file is read
     check_workdir(workdir, images=dataset.root, labels=dataset.labels_file)
     wd = Workdir(workdir)
     hash_methods = tuple(check_hash_methods(list(hash_methods)))
@@ -230,20 +238,15 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
     hash_rows: list[dict] = [{} for _ in range(n)]
     thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
-    if backend == "ray":
-        results = _ray_results(wd, todo, hash_methods, max_pixels, quality,
-                               fingerprint(params, inputs), workers, ray_address, progress)
-    else:
-        tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
-        results = zip((i for i, _ in todo), pool_map(
-            _scan_task, tasks, workers, before_fork=lambda: _warm_up(hash_methods)))
-    for done, (i, (row, hashes, thumb)) in enumerate(results, start=1):
+    results = (_ray_results(wd, todo, hash_methods, max_pixels, quality,
+                            fingerprint(params, inputs), workers, ray_address, progress)
+               if backend == "ray" else _local_results(todo, hash_methods, max_pixels,
+                                                       quality, workers, progress))
+    for i, (row, hashes, thumb) in results:
         rows[i] = row
         hash_rows[i] = hashes
         if thumb is not None:
             thumbs[i] = thumb
-        if backend == "local":  # the Ray path reports as its batches come back
-            report(progress, done, len(todo), "scan")
     index = _index_frame(dataset, rows)
     hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
                            for r, h in zip(dataset.records, hash_rows)])
