@@ -94,7 +94,8 @@ def connect(address: str | None = None) -> Any:
     ray = import_ray()
     if not ray.is_initialized():
         try:
-            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+            # 'local': a new Ray on this machine, never one another process left running
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         except ConnectionError as exc:
             raise ConfigError(f"cannot reach the Ray cluster at `ray_address` {address}: "
