@@ -24,7 +24,9 @@ def run_all(**values) -> None:
     with workdir_locked(project, values["wait"]), progress_bar("run") as progress:
         result = run_pipeline(project, stages=given["stages"], skip=given["skip"] or (),
                               force=values["force"], progress=progress,
-                              on_stage=print_stage)
+                              on_stage=print_stage,
+                              shared={k: v for k, v in given.items()
+                                      if k not in ("stages", "skip")})
     print_outcome(result)
 
 

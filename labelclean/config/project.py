@@ -69,16 +69,19 @@ class Project:
             raise NoDatasetError()
         return self.dataset
 
-    def load_dataset(self):
+    def load_dataset(self, listing: str | Path | None = None):
         """The dataset the project names (read once; the work directory is left out of the
-        walk). Raises :class:`NoDatasetError` when none is named."""
-        if self._loaded is None:
-            from labelclean.io.dataset import load_dataset
+        walk; ``listing``: a Parquet listing of the images instead of the walk, see
+        :func:`~labelclean.io.dataset.read_listing`). Raises :class:`NoDatasetError` when
+        none is named."""
+        if self._loaded is None or listing is not None:
+            from labelclean.io.dataset import load_dataset, read_listing
 
             spec = self.require_dataset()
+            files = read_listing(Path(listing).expanduser()) if listing else None
             self._loaded = load_dataset(spec.images, spec.labels, id_col=spec.id_col,
                                         label_col=spec.label_col, path_col=spec.path_col,
-                                        exclude=[self.workdir])
+                                        exclude=[self.workdir], files=files)
         return self._loaded
 
 

@@ -18,7 +18,7 @@ def run(project: Any, options: EmbedOptions, *, force: bool = False,
         weights=options.weights, pretrained=not options.no_pretrained,
         batch_size=options.batch_size, device=options.device, image_size=options.image_size,
         normalize=options.normalize, dtype=options.dtype, workers=options.workers,
-        force=force)
+        force=force, backend=options.backend, ray_address=options.ray_address)
     result = job.run(progress)
     meta = result.meta
     return StageResult("embed", result, result.reused, meta, seconds=result.seconds,

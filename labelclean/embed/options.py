@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labelclean.backends.options import BackendOptions
 from labelclean.config.options import BOOL, INT, PATH, TEXT, option
 from labelclean.models.backbones import DEFAULT_BACKBONE
 
 
 @dataclass(frozen=True)
-class EmbedOptions:
+class EmbedOptions(BackendOptions):
     """``[embed]``: the backbone, its weights, and how the images are fed to it."""
 
     model: str = option(DEFAULT_BACKBONE, TEXT,

@@ -188,6 +188,9 @@ class EmbedJob:
     batch_size: int | None = None
     workers: int | None = None
     threads: int | None = None
+    backend: str = "local"
+    ray_address: str | None = None
+    build: dict[str, Any] = field(default_factory=dict)  # build_encoder's, for Ray actors
 
     def run(self, progress: ProgressFn | None = None) -> EmbedResult:
         """Compute the missing rows (none if the file is finished)."""
@@ -195,8 +198,15 @@ class EmbedJob:
                              reused=self.start >= len(self.ids))
         if not result.reused:
             began = time.perf_counter()
-            with _cpu_threads(self.encoder, self.threads):
-                _fill(self, progress)
+            if self.backend == "ray":
+                from labelclean.embed.distributed import fill_with_ray
+
+                batch = self.batch_size or default_batch_size(self.encoder.device.type)
+                fill_with_ray(self, self.build, self.ray_address, progress,
+                              checkpoint=_checkpoint, batch_size=batch)
+            else:
+                with _cpu_threads(self.encoder, self.threads):
+                    _fill(self, progress)
             result.seconds = time.perf_counter() - began
             result.computed = len(self.ids) - self.start
             wd = self.workdir
@@ -213,12 +223,18 @@ def prepare_embedding(workdir: str | Path, *, images_root: str | Path | None = N
                       device: str = "auto", image_size: int | None = None,
                       normalize: bool = True, dtype: str = "float16",
                       workers: int | None = None, threads: int | None = None,
-                      force: bool = False, encoder: Encoder | None = None) -> EmbedJob:
+                      force: bool = False, encoder: Encoder | None = None,
+                      backend: str = "local", ray_address: str | None = None) -> EmbedJob:
     """Check the inputs, build the encoder and open (or resume) the output file.
 
     Every user mistake (no index, unknown model, missing weights, bad option) is raised
-    here, before any image is read. Arguments as in :func:`embed_dataset`.
+    here, before any image is read. Arguments as in :func:`embed_dataset`; ``backend="ray"``
+    decodes in Ray tasks and runs the model in Ray actors (a local Ray, or the cluster at
+    ``ray_address``; see :mod:`labelclean.embed.distributed`), into the same files.
     """
+    from labelclean.backends.ray import check_backend
+
+    check_backend(backend)  # missing Ray is a mistake too: said before any work
     if dtype not in DTYPES:
         raise ConfigError(f"`dtype` must be one of {', '.join(DTYPES)}, not '{dtype}'")
     wd = Workdir(workdir)
@@ -235,7 +251,11 @@ def prepare_embedding(workdir: str | Path, *, images_root: str | Path | None = N
     return EmbedJob(workdir=wd, encoder=encoder, ids=ids, paths=paths,
                     errors=index["error"].tolist(), array=array, meta=meta, npy=npy,
                     meta_path=meta_path, start=start, normalize=normalize,
-                    batch_size=batch_size, workers=workers, threads=threads)
+                    batch_size=batch_size, workers=workers, threads=threads, backend=backend,
+                    ray_address=ray_address,
+                    build={"model": model, "weights": None if weights is None else str(weights),
+                           "pretrained": pretrained, "device": device,
+                           "image_size": image_size})
 
 
 def _fill(job: EmbedJob, progress: ProgressFn | None) -> None:

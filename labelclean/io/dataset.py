@@ -196,20 +196,49 @@ def _safe_relative(root: Path, given: str, walked: set[str]) -> tuple[str, str |
     return p.as_posix(), None
 
 
+def read_listing(path: str | Path) -> list[str]:
+    """The image files a Parquet listing names (its ``path`` column, relative to the images
+    folder, POSIX separators), as :func:`list_image_files` gives them: sorted, each once.
+
+    A path that is absolute or leads out of the images folder is a ConfigError (a listing
+    is the user's description of the folder, not data to keep as a row)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        table = pq.read_table(path, columns=["path"])
+    except FileNotFoundError:
+        raise ConfigError(f"`listing` {path} does not exist") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"`listing` {path} is not a Parquet file with a 'path' column "
+                          f"({exc})") from None
+    files = sorted({str(p).replace("\\", "/") for p in table["path"].to_pylist() if p})
+    bad = next((f for f in files if f.startswith("/") or _WINDOWS_ABSOLUTE.match(f)
+                or ".." in f.split("/")), None)
+    if bad is not None:
+        raise ConfigError(f"`listing` {path} names {bad}; paths must be relative to the "
+                          "images folder, inside it")
+    return files
+
+
 def load_dataset(images: str | Path, labels: str | Path | None = None, *,
                  id_col: str = "image_id", label_col: str = "label",
-                 path_col: str | None = None, exclude: Iterable[Path] = ()) -> Dataset:
+                 path_col: str | None = None, exclude: Iterable[Path] = (),
+                 files: list[str] | None = None) -> Dataset:
     """Build the dataset from an images folder and an optional labels file.
 
     Without a labels file, first-level sub-folders are classes (ImageFolder); a folder
-    with no sub-folders of images is an unlabeled dataset.
+    with no sub-folders of images is an unlabeled dataset. ``files`` (relative POSIX
+    paths, e.g. from :func:`read_listing`) are the images on disk instead of a walk of the
+    folder.
     """
     root = Path(images)
     if not root.exists():
         raise ConfigError(f"images folder {root} does not exist; pass `images` DIR")
     if not root.is_dir():
         raise ConfigError(f"`images` must be a folder, but {root} is a file")
-    files = list_image_files(root, exclude=exclude)
+    if files is None:
+        files = list_image_files(root, exclude=exclude)
     if labels is None:
         return _from_folder(root, files)
     return _from_labels_file(root, files, Path(labels), id_col, label_col, path_col)

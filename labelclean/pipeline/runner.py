@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from labelclean.config.options import specs
 from labelclean.config.project import Project
 from labelclean.errors import LabelcleanError
 from labelclean.pipeline.stages import STAGES, check_stages
@@ -33,10 +34,13 @@ class PipelineResult:
         return None if run is None else run.value
 
 
-def stage_options(project: Project, name: str) -> Any:
-    """The options ``run`` gives stage ``name``: its project-file table over its defaults;
-    the scan also computes the hash that ``[dedupe]`` asks for."""
-    options = STAGES[name].resolve(project)
+def stage_options(project: Project, name: str, shared: dict[str, Any] | None = None) -> Any:
+    """The options ``run`` gives stage ``name``: ``shared`` (``run``'s own command-line
+    options the stage also has, e.g. ``backend``) over its project-file table over its
+    defaults; the scan also computes the hash that ``[dedupe]`` asks for."""
+    stage = STAGES[name]
+    own = {s.name for s in specs(stage.options)}
+    options = stage.resolve(project, {k: v for k, v in (shared or {}).items() if k in own})
     if name == "scan":
         wanted = STAGES["dedupe"].resolve(project).hash_method
         if wanted not in options.hash:
@@ -47,8 +51,12 @@ def stage_options(project: Project, name: str) -> Any:
 def run_pipeline(project: Project, *, stages: tuple[str, ...] | None = None,
                  skip: tuple[str, ...] = (), force: bool = False,
                  progress: ProgressFn | None = None,
-                 on_stage: Callable[[StageResult], None] | None = None) -> PipelineResult:
+                 on_stage: Callable[[StageResult], None] | None = None,
+                 shared: dict[str, Any] | None = None) -> PipelineResult:
     """Run ``stages`` (default: all, less ``[run] skip`` of the project file) in order.
+
+    ``shared``: options (by field name, None = not given) for every stage that has them,
+    over the project file (``backend="ray"``).
 
     ``on_stage`` is called after each stage with its :class:`StageResult` (the CLI prints a
     line per stage from it). A stage's error carries the stage's name (``error.stage``).
@@ -67,7 +75,7 @@ def run_pipeline(project: Project, *, stages: tuple[str, ...] | None = None,
         elif STAGES[name].labels and not dataset.has_labels:
             run = StageResult(name, skipped="skipped: the dataset has no labels")
         else:
-            run = _run_one(project, name, force, progress)
+            run = _run_one(project, name, force, progress, shared)
         result.stages[name] = run
         if on_stage is not None:
             on_stage(run)
@@ -80,11 +88,11 @@ def _off(project: Project, name: str) -> bool:
     return bool(key) and key not in project.stages.get(name, {})
 
 
-def _run_one(project: Project, name: str, force: bool,
-             progress: ProgressFn | None) -> StageResult:
+def _run_one(project: Project, name: str, force: bool, progress: ProgressFn | None,
+             shared: dict[str, Any] | None = None) -> StageResult:
     start = time.perf_counter()
     try:
-        run = STAGES[name].run(project, stage_options(project, name), force=force,
+        run = STAGES[name].run(project, stage_options(project, name, shared), force=force,
                                progress=_named(progress, name))
     except LabelcleanError as exc:
         exc.stage = name

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labelclean.config.options import resolve
+from labelclean.backends.options import BackendOptions
+from labelclean.config.options import resolve, specs
 from labelclean.config.project import Project, read_project
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.embed.options import EmbedOptions
@@ -31,6 +32,8 @@ from labelclean.results import StageResult
 from labelclean.scan.options import ScanOptions
 from labelclean.train.options import TrainOptions
 
+#: the ``[run]`` keys that are the defaults of the stages that have them
+RUN_SHARED = frozenset(s.key for s in specs(BackendOptions))
 #: what a stage works from: the dataset named by the project, or the scanned work directory
 DATASET, SCANNED = "dataset", "scanned"
 
@@ -61,8 +64,12 @@ class Stage:
 
     def resolve(self, project: Project, given: dict[str, Any] | None = None) -> Any:
         """The options of this stage: ``given`` (None = not given) over the project file's
-        ``[stage]`` table over the defaults."""
-        return resolve(self.options, project.stages.get(self.name, {}), given)
+        ``[stage]`` table over its ``[run]`` table (the keys this stage shares with it, such
+        as ``backend``) over the defaults."""
+        own = {s.key for s in specs(self.options)}
+        shared = {k: v for k, v in project.stages.get("run", {}).items()
+                  if k in own and k in RUN_SHARED}
+        return resolve(self.options, {**shared, **project.stages.get(self.name, {})}, given)
 
     def run(self, project: Project, options: Any = None, *, force: bool = False,
             progress: Any = None) -> StageResult:

@@ -15,9 +15,11 @@ def run(project: Any, options: ScanOptions, *, force: bool = False,
     from labelclean.scan.stage import scan_dataset
 
     start = time.perf_counter()
-    result = scan_dataset(project.load_dataset(), project.workdir, hash_methods=options.hash,
-                          workers=options.workers, force=force, progress=progress,
-                          thresholds=options.thresholds(), quality=options.quality)
+    result = scan_dataset(project.load_dataset(options.listing), project.workdir,
+                          hash_methods=options.hash, workers=options.workers, force=force,
+                          progress=progress, thresholds=options.thresholds(),
+                          quality=options.quality, backend=options.backend,
+                          ray_address=options.ray_address)
     elapsed = time.perf_counter() - start
     s = result.summary
     return StageResult(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labelclean.config.options import BOOL, INT, NAMES, NUMBER, option
+from labelclean.backends.options import BackendOptions
+from labelclean.config.options import BOOL, INT, NAMES, NUMBER, PATH, option
 
 #: Flag an image-quality check when its score (in [0, 1], lower is worse) is below this;
 #: what each score measures: :mod:`labelclean.scan.quality`.
@@ -24,14 +25,19 @@ def _threshold(check: str) -> float:
 
 
 @dataclass(frozen=True)
-class ScanOptions:
+class ScanOptions(BackendOptions):
     """``[scan]``: which perceptual hashes the single decode computes, how many processes
-    decode, and the thresholds of the image-quality checks (``<check>_threshold``)."""
+    decode (and where: ``backend``), the thresholds of the image-quality checks
+    (``<check>_threshold``), and an optional Parquet ``listing`` of the images."""
 
     hash: tuple[str, ...] = option(
         ("phash",), NAMES, "Perceptual hashes to compute, comma-separated (phash, dhash, "
                            "ahash, whash); default phash.")
-    workers: int | None = option(None, INT, "Processes (default: all cores).", low=1)
+    workers: int | None = option(None, INT, "Processes (default: all cores; with --backend "
+                                            "ray, the most Ray tasks at once).", low=1)
+    listing: str | None = option(
+        None, PATH, "Parquet file whose 'path' column lists the images (relative to the "
+                    "images folder), read instead of walking the folder (millions of files).")
     quality: bool = option(True, BOOL, "Check image quality (dark, light, blurry, ...) in the "
                                        "same decode, into quality.csv; --no-quality skips "
                                        "it for a faster scan.", flag="--quality/--no-quality")

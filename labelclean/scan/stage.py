@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+import pickle
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from labelclean.backends.local import pool_map
+from labelclean.backends.ray import check_backend, remove_scratch
 from labelclean.io.dataset import Dataset
 from labelclean.io.formats import (
     INDEX_COLUMNS,
@@ -131,6 +133,56 @@ def _scan_task(args: tuple) -> tuple[dict, dict, np.ndarray | None]:
     return scan_file(*args)
 
 
+def scan_batch(batch: dict[str, np.ndarray], hash_methods: tuple[str, ...],
+               max_pixels: int, quality: bool) -> dict[str, np.ndarray]:
+    """:func:`scan_file` over a Ray batch (``row``, ``path``): ``row`` and ``result``, each
+    file's ``(index fields, hashes, thumbnail)`` pickled (a bad file is a row, never an
+    exception)."""
+    results = [pickle.dumps(scan_file(str(p), hash_methods, max_pixels, quality))
+               for p in batch["path"]]
+    return {"row": np.asarray(batch["row"], dtype=np.int64),
+            "result": np.array(results, dtype=object)}
+
+
+def _local_results(todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
+                   max_pixels: int, quality: bool, workers: int | None,
+                   progress: ProgressFn | None) -> Iterator[tuple]:
+    """``(row, scan_file's result)`` of every ``todo`` row, in order, from a process pool."""
+    tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
+    results = pool_map(_scan_task, tasks, workers, before_fork=lambda: _warm_up(hash_methods))
+    for done, ((i, _), result) in enumerate(zip(todo, results), start=1):
+        yield i, result
+        report(progress, done, len(todo), "scan")
+
+
+def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
+                 max_pixels: int, quality: bool, key: str, workers: int | None,
+                 address: str | None, progress: ProgressFn | None) -> Iterator[tuple]:
+    """``(row, scan_file's result)`` of every ``todo`` row, in row order, computed by Ray
+    tasks; rows an interrupted run of the same ``key`` finished are read back, not redone."""
+    from labelclean.backends.ray import RowParts, collect, map_listing, scratch_folder
+
+    parts = RowParts(scratch_folder(wd.root, "scan"), key)
+    done = set(parts.done_rows().tolist())
+    missing = [(i, p) for i, p in todo if i not in done]
+    counted = [len(todo) - len(missing)]
+
+    def tick(k: int) -> None:
+        counted[0] += k
+        report(progress, counted[0], len(todo), "scan")
+
+    if missing:
+        columns = {"row": np.array([i for i, _ in missing], dtype=np.int64),
+                   "path": np.array([p for _, p in missing], dtype=object)}
+        collect(map_listing(columns, scan_batch,
+                            fn_kwargs={"hash_methods": hash_methods, "max_pixels": max_pixels,
+                                       "quality": quality}, concurrency=workers,
+                            address=address), parts, on_rows=tick)
+    found = parts.read(["result"])
+    for i, blob in zip(found["row"].tolist(), found["result"]):
+        yield i, pickle.loads(blob)
+
+
 def dataset_fingerprint(dataset: Dataset) -> str:
     """Fingerprint of the dataset: every file's size and mtime, and the labels file."""
     stats = []
@@ -149,7 +201,8 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
         "phash",), workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  force: bool = False, progress: ProgressFn | None = None,
                  thresholds: Mapping[str, float] | None = None,
-                 quality: bool = True) -> ScanResult:
+                 quality: bool = True, backend: str = "local",
+                 ray_address: str | None = None) -> ScanResult:
     """Scan every image of ``dataset`` and write ``index.csv``, ``hashes.csv``, thumbnails
     and ``quality.csv`` (the image-quality checks, flagged at ``thresholds``: check ->
     threshold, default :data:`labelclean.scan.quality.DEFAULT_THRESHOLDS`).
@@ -160,7 +213,12 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     need) and no ``quality.csv`` is written.
     ``workers`` defaults to every core. The work directory may not share anything with
     the images folder (:func:`~labelclean.io.guard.check_workdir`).
+
+    ``backend="ray"`` decodes in Ray tasks (a local Ray, or the cluster at
+    ``ray_address``; ``workers`` caps the tasks at once) with the same per-file function,
+    and writes the same files; an interrupted Ray scan resumes from the rows it finished.
     """
+    check_backend(backend)  # a missing Ray is said before any file is read
     check_workdir(workdir, images=dataset.root, labels=dataset.labels_file)
     wd = Workdir(workdir)
     hash_methods = tuple(check_hash_methods(list(hash_methods)))
@@ -181,15 +239,15 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
     hash_rows: list[dict] = [{} for _ in range(n)]
     thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
-    tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
-    for done, ((i, _), (row, hashes, thumb)) in enumerate(
-            zip(todo, pool_map(_scan_task, tasks, workers,
-                               before_fork=lambda: _warm_up(hash_methods))), start=1):
+    results = (_ray_results(wd, todo, hash_methods, max_pixels, quality,
+                            fingerprint(params, inputs), workers, ray_address, progress)
+               if backend == "ray" else _local_results(todo, hash_methods, max_pixels,
+                                                       quality, workers, progress))
+    for i, (row, hashes, thumb) in results:
         rows[i] = row
         hash_rows[i] = hashes
         if thumb is not None:
             thumbs[i] = thumb
-        report(progress, done, len(todo), "scan")
     index = _index_frame(dataset, rows)
     hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
                            for r, h in zip(dataset.records, hash_rows)])
@@ -206,6 +264,7 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     summary = summarize_index(index, table)
     wd.write_record("scan", params, inputs, [INDEX, HASHES, THUMBS],
                     extra={"dataset": _dataset_meta(dataset), "summary": summary})
+    remove_scratch(wd.root, "scan")  # an interrupted Ray scan's rows: done with
     return ScanResult(index=index, hashes=hashes, thumbs=thumbs, quality=table,
                       summary=summary)
 
