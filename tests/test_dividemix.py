@@ -1,7 +1,5 @@
 """DivideMix's mechanisms on hand-made tensors, and its step on tiny generated images."""
 
-import copy
-import io
 
 import numpy as np
 import pytest
@@ -16,8 +14,8 @@ from labelclean.train.dividemix import (
     clean_probability,
     labeled_mask,
 )
-from labelclean.train.loop import LogitSum, TrainConfig, run_epochs
-from labelclean.train.runtime import setup_runtime
+from labelclean.train.loop import LogitSum, run_epochs
+from tests.stepsetup import cpu_setup, resumed_run
 
 SIZE = 8
 
@@ -32,9 +30,7 @@ def tiny_data(per_class=6, n_classes=3, seed=0):
 
 
 def make_step(images, labels, epochs=3, batch_size=8, seed=0, **settings):
-    config = TrainConfig(image_size=SIZE, epochs=epochs, batch_size=batch_size,
-                         device="cpu").resolved()
-    runtime = setup_runtime("cpu", seed)
+    config, runtime = cpu_setup(SIZE, epochs, batch_size, seed)
     opts = DivideMixSettings(**{"warmup_epochs": 1, **settings})
     step = DivideMixStep(config, opts, images, labels, np.arange(len(labels)),
                          int(labels.max()) + 1, runtime)
@@ -210,28 +206,9 @@ def test_model_sums_both_nets():
 
 def test_resume_gives_the_uninterrupted_weights():
     images, labels = tiny_data(per_class=6)
-    rows = np.arange(len(labels))
-    full, config, rt = make_step(images, labels, epochs=3, batch_size=6)
-    run_epochs(full, images, labels, rows, config, rt.rng)
-
-    first, config, rt = make_step(images, labels, epochs=3, batch_size=6)
-    saved = {}
-
-    def save(epoch):
-        if epoch == 1:
-            buffer = io.BytesIO()
-            torch.save(first.state_dict(), buffer)
-            saved.update(state=buffer.getvalue(), rng=copy.deepcopy(rt.rng.bit_generator.state),
-                         gen=rt.gen.get_state())
-
-    config_two = TrainConfig(**{**config.__dict__, "epochs": 2})
-    run_epochs(first, images, labels, rows, config_two, rt.rng, on_epoch_end=save)
-
-    fresh, config, rt = make_step(images, labels, epochs=3, batch_size=6, seed=99)
-    fresh.load_state_dict(torch.load(io.BytesIO(saved["state"]), weights_only=False))
-    rt.rng.bit_generator.state = saved["rng"]
-    rt.gen.set_state(saved["gen"])
-    run_epochs(fresh, images, labels, rows, config, rt.rng, start_epoch=2)
+    full, fresh = resumed_run(
+        lambda seed: make_step(images, labels, epochs=3, batch_size=6, seed=seed),
+        (images, labels, np.arange(len(labels))), stop_after=2)
     for a, b in zip(full.model().state_dict().values(), fresh.model().state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert fresh.dividing  # the resumed epoch was a co-divide epoch

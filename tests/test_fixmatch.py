@@ -1,7 +1,5 @@
 """FixMatch's views, pseudo-label mask, EMA and step on tiny generated images; `gather`."""
 
-import copy
-import io
 import random
 
 import numpy as np
@@ -19,9 +17,9 @@ from labelclean.train.fixmatch import (
     masked_pseudo_label_loss,
 )
 from labelclean.train.images import gather
-from labelclean.train.loop import Batch, TrainConfig, run_epochs
-from labelclean.train.runtime import setup_runtime
+from labelclean.train.loop import Batch, run_epochs
 from labelclean.train.strong import StrongView, cutout, pad_crop, weak_view
+from tests.stepsetup import cpu_setup, resumed_run
 
 SIZE = 16
 
@@ -38,9 +36,7 @@ def tiny_store(n_labeled=12, n_unlabeled=10, seed=0):
 
 def make_step(store, epochs=2, batch_size=4, seed=0, **settings):
     images, labels, train, unlabeled = store
-    config = TrainConfig(image_size=SIZE, epochs=epochs, batch_size=batch_size,
-                         device="cpu").resolved()
-    runtime = setup_runtime("cpu", seed)
+    config, runtime = cpu_setup(SIZE, epochs, batch_size, seed)
     step = FixMatchStep(config, FixMatchSettings(**{"mu": 2, **settings}), images, labels,
                         train, unlabeled, 3, runtime)
     return step, config, runtime
@@ -140,26 +136,8 @@ def test_check_fixmatch():
 def test_resume_gives_the_uninterrupted_weights():
     store = tiny_store()
     images, labels, train, _ = store
-    full, config, rt = make_step(store, epochs=3)
-    run_epochs(full, images, labels, train, config, rt.rng)
-
-    first, _, rt = make_step(store, epochs=3)
-    saved = {}
-
-    def save(epoch):
-        if epoch == 0:
-            buffer = io.BytesIO()
-            torch.save(first.state_dict(), buffer)
-            saved.update(state=buffer.getvalue(), rng=copy.deepcopy(rt.rng.bit_generator.state),
-                         gen=rt.gen.get_state())
-
-    run_epochs(first, images, labels, train, TrainConfig(**{**config.__dict__, "epochs": 1}),
-               rt.rng, on_epoch_end=save)
-    fresh, _, rt = make_step(store, epochs=3, seed=7)
-    fresh.load_state_dict(torch.load(io.BytesIO(saved["state"]), weights_only=False))
-    rt.rng.bit_generator.state = saved["rng"]
-    rt.gen.set_state(saved["gen"])
-    run_epochs(fresh, images, labels, train, config, rt.rng, start_epoch=1)
+    full, fresh = resumed_run(lambda seed: make_step(store, epochs=3, seed=seed),
+                              (images, labels, train), stop_after=1, fresh_seed=7)
     for a, b in zip(full.model().state_dict().values(), fresh.model().state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     for a, b in zip(full.net.state_dict().values(), fresh.net.state_dict().values()):
