@@ -334,3 +334,71 @@ def test_an_image_size_the_model_cannot_take_is_a_config_error():
                                           r"patch size.*\); set another `image_size`"):
         build_encoder("test_vit", pretrained=False, image_size=17)
     assert build_encoder("test_vit", pretrained=False, image_size=32).dim > 0
+
+
+@pytest.mark.parametrize("config", [
+    dict(input_size=(3, 64, 64), interpolation="bicubic", crop_pct=0.875, crop_mode="center"),
+    dict(input_size=(3, 224, 224), interpolation="bilinear", crop_pct=0.9),
+    dict(input_size=(3, 40, 40), interpolation="bilinear", crop_pct=1.0, crop_mode="squash"),
+    dict(input_size=(3, 40, 40), interpolation="bicubic", crop_pct=1.15),  # padded crop
+])
+def test_eval_view_gives_the_transforms_pixels_without_torch(config):
+    from timm.data import create_transform
+
+    from labelclean.models.evalview import eval_view
+
+    transform = create_transform(**config, is_training=False, use_prefetcher=True)
+    view = eval_view(transform)
+    assert view is not None
+    rng = np.random.default_rng(0)
+    for w, h in [(5, 300), (300, 7), (64, 64), (73, 80), (33, 34), *rng.integers(5, 260, (12, 2))]:
+        img = Image.fromarray(rng.integers(0, 256, (int(h), int(w), 3), dtype=np.uint8))
+        got = view(img)
+        assert isinstance(got, np.ndarray) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, transform(img).numpy())
+
+
+def test_other_transforms_are_kept_as_they_are():
+    from timm.data import create_transform
+
+    from labelclean.models.evalview import eval_view
+
+    border = create_transform(input_size=(3, 40, 40), crop_pct=0.95, crop_mode="border",
+                              is_training=False, use_prefetcher=True)
+    assert eval_view(border) is None
+    normalised = create_transform(input_size=(3, 40, 40), is_training=False)  # Normalize step
+    assert eval_view(normalised) is None
+    assert eval_view(lambda img: img) is None
+
+
+def test_decoding_for_a_model_needs_no_torch(tmp_path):
+    """A process that only decodes (a Ray task) never imports torch, torchvision or timm."""
+    import pickle
+    import subprocess
+    import sys
+
+    photo(1, (120, 90)).save(tmp_path / "a.jpg")
+    encoder = build_encoder(**TINY)
+    (tmp_path / "view.pkl").write_bytes(pickle.dumps(encoder.decode_transform))
+    code = f"""
+import pickle, sys
+import numpy as np
+view = pickle.loads(open({str(tmp_path / 'view.pkl')!r}, "rb").read())
+from labelclean.embed.distributed import decode_batch
+out = decode_batch({{"row": np.array([0, 1]), "path": np.array([{str(tmp_path / 'a.jpg')!r},
+    {str(tmp_path / 'gone.jpg')!r}], dtype=object), "error": np.array(["", ""], dtype=object)}},
+    view, {encoder.resize_side}, {encoder.input_size})
+np.save({str(tmp_path / 'out.npy')!r}, out["image"])
+print(sorted(m for m in ("torch", "torchvision", "timm") if m in sys.modules), list(out["error"]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    imported, errors = done.stdout.strip().split("] ")
+    assert imported == "[" and "No such file" in errors
+    from labelclean.models.inputs import ImageRows
+
+    expected, error = ImageRows([str(tmp_path / "a.jpg")], transform=encoder.preprocess,
+                                max_side=encoder.resize_side, blank=encoder.input_size)[0]
+    decoded = np.load(tmp_path / "out.npy")
+    np.testing.assert_array_equal(decoded[0], expected.numpy())
+    assert not decoded[1].any()

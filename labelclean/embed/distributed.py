@@ -41,8 +41,8 @@ def decode_batch(batch: dict[str, np.ndarray], transform: Any, max_side: int | N
                      errors=[str(e) for e in batch["error"]])
     images, errors = [], []
     for i in range(len(rows)):
-        tensor, error = rows[i]
-        images.append(tensor.numpy())
+        image, error = rows.array(i)
+        images.append(image)
         errors.append(error)
     return {"row": np.asarray(batch["row"], dtype=np.int64),
             "image": np.stack(images) if images else np.zeros((0, *blank), np.uint8),
@@ -114,7 +114,7 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
     try:
         for batch in map_listing(
                 _listing(job, todo), decode_batch, fn_kwargs={
-                    "transform": job.encoder.preprocess, "blank": job.encoder.input_size,
+                    "transform": job.encoder.decode_transform, "blank": job.encoder.input_size,
                     "max_side": job.encoder.resize_side},
                 concurrency=job.workers or None, model=EncoderActor,
                 model_kwargs={"build": build, "threads": job.threads},

@@ -102,7 +102,7 @@ def iter_features(encoder: Encoder, paths: Sequence[str | None], *, start: int =
     dev = encoder.device.type
     batch_size = batch_size or default_batch_size(dev)
     workers = default_workers(dev) if workers is None else workers
-    rows = ImageRows(paths, transform=encoder.preprocess,
+    rows = ImageRows(paths, transform=encoder.decode_transform,
                      max_side=encoder.resize_side if draft else None,
                      blank=encoder.input_size, errors=errors)
     loader = DataLoader(Subset(rows, range(start, len(rows))), batch_size=batch_size,

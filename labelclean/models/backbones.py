@@ -91,7 +91,7 @@ class Encoder:
 
     ``preprocess`` turns one RGB PIL image into a uint8 (3, H, W) tensor (the model's own
     eval resize and crop); mean/std normalisation (``normalise``) happens on the whole batch
-    in :meth:`__call__`, on the device.
+    in :meth:`__call__`, on the device. :attr:`decode_transform` is what decoding uses.
     """
 
     name: str
@@ -109,6 +109,15 @@ class Encoder:
     @property
     def input_size(self) -> tuple[int, int, int]:
         return tuple(self.data_config["input_size"])
+
+    @property
+    def decode_transform(self) -> Callable:
+        """``preprocess`` as an :class:`~labelclean.models.evalview.EvalView` (the same
+        pixels as a numpy array, without torch) where it is a plain resize and crop, else
+        ``preprocess`` itself: decoding processes then need not import torch or timm."""
+        from labelclean.models.evalview import eval_view
+
+        return eval_view(self.preprocess) or self.preprocess
 
     def __call__(self, batch):
         """Features of a uint8 (B, 3, H, W) batch as a float32 (B, D) tensor on the CPU."""

@@ -25,8 +25,8 @@ class ImageRows:
     paths : one file per row; ``None`` marks a row known to be unreadable (its reason in
         ``errors[i]``).
     size : squash every image to ``size`` x ``size`` (bilinear), unless ``transform``.
-    transform : one RGB PIL image -> uint8 (3, H, W) tensor (e.g. a model's eval resize
-        and crop).
+    transform : one RGB PIL image -> uint8 (3, H, W) tensor or numpy array (e.g. a model's
+        eval resize and crop, :attr:`~labelclean.models.backbones.Encoder.decode_transform`).
     max_side : JPEGs are decoded in draft mode down to this side; default ``2 * size``
         (None without ``size``: decoded in full).
     blank : (3, H, W). When given, bad data is data: item ``i`` is ``(tensor, "")``, or
@@ -52,19 +52,27 @@ class ImageRows:
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        if self.blank is None:
-            return self._strict(i)
         import torch
 
+        if self.blank is None:
+            return _as_tensor(self._strict(i))
+        image, error = self.array(i)
+        return torch.from_numpy(image), error
+
+    def array(self, i: int) -> tuple[np.ndarray, str]:
+        """Row ``i`` as ``(uint8 (3, H, W) array, "")``, or ``(zeros(blank), reason)`` for a
+        file that cannot be decoded (needs ``blank``). Imports torch only when
+        ``transform`` returns tensors."""
         path = self.paths[i]
         if path is None:
             error = (self.errors[i] if self.errors else "") or "unreadable in the index"
         else:
             try:
-                return self.transform(load_rgb(path, max_side=self.max_side)), ""
+                image = self.transform(load_rgb(path, max_side=self.max_side))
+                return (image if isinstance(image, np.ndarray) else image.numpy()), ""
             except Exception as exc:  # bad data is data: UnreadableImage or a decoder bug
                 error = str(exc) or type(exc).__name__
-        return torch.zeros(self.blank, dtype=torch.uint8), error
+        return np.zeros(self.blank, dtype=np.uint8), error
 
     def _strict(self, i: int):
         try:
@@ -80,6 +88,13 @@ class ImageRows:
 
         img = img.resize((self.size, self.size), Image.Resampling.BILINEAR)
         return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def _as_tensor(image):
+    """A transform's output as a torch tensor (numpy arrays are wrapped, not copied)."""
+    import torch
+
+    return torch.from_numpy(image) if isinstance(image, np.ndarray) else image
 
 
 class Normalise:
