@@ -32,6 +32,25 @@ def test_duplicate_groups_join_identical_files_and_dedupe_groups_transitively():
     assert len(set(duplicate_groups(ids))) == 5  # nothing known: every image its own group
 
 
+def test_work_directory_groups_join_the_related_pairs_dedupe_kept_apart(tmp_path):
+    """A chain A~B~C becomes two star groups and a related pair in dedupe; for folds the
+    pair is still a copy, so all three stay in one fold."""
+    from labelclean.io.dedupe_files import RELATED_COLUMNS, write_related
+    from labelclean.io.formats import DUPLICATES_COLUMNS, write_duplicates
+    from labelclean.oof.folds import workdir_groups
+
+    ids = ["a", "b", "c", "d"]
+    dups = pd.DataFrame({c: [""] * 2 for c in DUPLICATES_COLUMNS})
+    dups["group_id"], dups["image_id"] = ["1", "1"], ["a", "b"]
+    write_duplicates(dups, tmp_path)
+    related = pd.DataFrame({c: [""] for c in RELATED_COLUMNS})
+    related["image_id"], related["other_id"], related["score"] = "b", "c", 0.99
+    write_related(related, tmp_path)
+    groups = workdir_groups(tmp_path, ids, ["h1", "h2", "h3", "h4"])
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+    assert len(set(workdir_groups(tmp_path / "none", ids, None))) == 4
+
+
 def test_folds_keep_groups_together_and_stay_stratified():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), [200, 120, 80, 40])

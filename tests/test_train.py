@@ -159,18 +159,22 @@ def test_swa_averages_the_last_epochs(work):
 
 
 def test_copies_of_held_out_images_are_never_trained_on():
-    from labelclean.train.holdout import copy_groups, holdout_mask
+    from labelclean.oof.folds import duplicate_groups, in_row_order
+    from labelclean.train.holdout import holdout_mask
 
     ids = [f"img{i}" for i in range(60)]
     sha = [f"h{i}" for i in range(60)]
     sha[1] = sha[0]  # an exact copy
     dups = pd.DataFrame({"group_id": [7, 7, 7, 9, 9], "image_id": ["img0", "img2", "img3",
                                                                    "img10", "img11"]})
-    groups = copy_groups(ids, sha, dups)
+    related = pd.DataFrame({"image_id": ["img11", "img40"], "other_id": ["img12", "gone"]})
+    groups = in_row_order(duplicate_groups(ids, sha, dups, related=related))
     assert len({groups[i] for i in (0, 1, 2, 3)}) == 1 and groups[10] == groups[11]
-    assert groups[4] != groups[0]
+    assert groups[12] == groups[11]  # a confirmed pair dedupe kept out of the group
+    assert groups[4] != groups[0] and groups[40] != groups[12]
+    assert list(groups[:5]) == [0, 0, 0, 0, 1]  # numbered in the order of first rows
     users = ["p1" if i in (4, 20, 30) else "" for i in range(60)]
-    joined = copy_groups(ids, sha, dups, users)
+    joined = duplicate_groups(ids, sha, dups, users)
     assert joined[4] == joined[20] == joined[30] and joined[5] != joined[4]
     codes = np.arange(60) % 3
     for seed in range(5):

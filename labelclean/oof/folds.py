@@ -3,8 +3,10 @@ by the user's groups (``group_col``).
 
 Copies of one image must land in the same fold, or a model is scored on a picture it was
 trained on (and its OOF probability says nothing about the label). Groups come from
-``duplicates.csv`` when the dedupe stage has run, and always from identical file contents
-(``sha256`` in ``index.csv``), so exact copies never leak even without dedupe.
+``duplicates.csv`` and the confirmed pairs dedupe kept out of one group (``related.csv``)
+when the dedupe stage has run, and always from identical file contents (``sha256`` in
+``index.csv``), so exact copies never leak even without dedupe. The train stage's held-out
+split keeps the same groups together (:func:`duplicate_groups` is the one builder).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = None,
                      duplicates: pd.DataFrame | None = None,
-                     user_groups: Sequence[object] | None = None) -> np.ndarray:
+                     user_groups: Sequence[object] | None = None,
+                     related: pd.DataFrame | None = None) -> np.ndarray:
     """One group number per image: copies share a number, and so do the images of one user
-    group (``group_col``: a patient, a plant); every other image has its own.
+    group (``group_col``: a patient, a plant); every other image has its own. Copies are
+    joined transitively here (a chain of copies must not cross folds either).
 
     Parameters
     ----------
@@ -42,6 +46,8 @@ def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = No
     duplicates : ``duplicates.csv`` as a table (``group_id, image_id``, ...), or None.
     user_groups : (N,) the user's group of each image (``""``/None: none), or None. A
         duplicate group spanning two user groups joins them (a copy must not cross folds).
+    related : ``related.csv`` as a table (``image_id, other_id``, ...): confirmed copy pairs
+        dedupe kept out of one group; each pair is joined. None: none.
 
     Returns
     -------
@@ -50,6 +56,14 @@ def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = No
     ids = np.asarray(image_ids, dtype=object)
     n = len(ids)
     edges_i, edges_j = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    if related is not None and len(related):
+        position = {str(v): k for k, v in enumerate(ids)}
+        pairs = [(position[a], position[b]) for a, b in zip(
+            related["image_id"].astype(str), related["other_id"].astype(str))
+            if a in position and b in position]
+        if pairs:
+            edges_i.append(np.array([a for a, _ in pairs], np.int64))
+            edges_j.append(np.array([b for _, b in pairs], np.int64))
     if sha256 is not None:
         i, j = _chain_edges(np.asarray(sha256, dtype=object))
         edges_i.append(i)
@@ -68,6 +82,25 @@ def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = No
     alone = labels < 0
     labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
     return labels
+
+
+def workdir_groups(workdir, image_ids: Sequence[str], sha256: Sequence[str] | None,
+                   user_groups: Sequence[object] | None = None) -> np.ndarray:
+    """:func:`duplicate_groups` of ``image_ids`` with the copies the work directory's dedupe
+    found (``duplicates.csv`` and ``related.csv``, when there)."""
+    from labelclean.io.dedupe_files import read_related
+    from labelclean.io.formats import read_duplicates
+
+    return duplicate_groups(image_ids, sha256, read_duplicates(workdir, required=False),
+                            user_groups, read_related(workdir, required=False))
+
+
+def in_row_order(groups: np.ndarray) -> np.ndarray:
+    """``groups`` (N,) renumbered ``0..G-1`` in the order of each group's first row."""
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.ravel()]
 
 
 def group_param(settings: dict) -> dict:

@@ -281,12 +281,11 @@ def _predictable(workdir: Path, index, rows: np.ndarray, classes: list
 
 def compute_oof(plan: OOFPlan, progress: ProgressFn | None = None) -> OOFResult:
     """The out-of-fold probabilities ``plan`` asks for (``result.seconds``: how long)."""
-    from labelclean.io.formats import read_duplicates
-    from labelclean.oof.folds import duplicate_groups
+    from labelclean.oof.folds import workdir_groups
 
     picked = plan.labeled
-    groups = duplicate_groups(picked["image_id"], picked["sha256"],
-                              read_duplicates(plan.workdir, required=False), user_groups_of(plan))
+    groups = workdir_groups(plan.workdir, picked["image_id"], picked["sha256"],
+                            user_groups_of(plan))
     start = time.perf_counter()
     if plan.source == "embeddings":
         result = out_of_fold_probs(plan.features, plan.codes, groups,

@@ -19,7 +19,8 @@ import pandas as pd
 
 from labelclean.errors import ConfigError, MissingStageError, NoLabelsError
 from labelclean.io.workdir import CLEAN, fingerprint
-from labelclean.train.holdout import copy_groups, holdout_mask, touching
+from labelclean.oof.folds import in_row_order, workdir_groups
+from labelclean.train.holdout import holdout_mask, touching
 from labelclean.train.pools import flagged_mask, folder_pool, readable_files, review_mask
 
 
@@ -178,7 +179,7 @@ def load_train_data(workdir: str | Path, *, method: str = "ce", labels_from: str
                     unlabeled: str | None = None, group_col: str | None = None) -> TrainData:
     """The :class:`TrainData` of one run on a scanned work directory (see the module);
     ``group_col``: a labels-file column whose groups stay on one side of the split."""
-    from labelclean.io.formats import read_duplicates, read_manifest
+    from labelclean.io.formats import read_manifest
     from labelclean.io.groups import groups_for_workdir
 
     wd = Path(workdir)
@@ -187,9 +188,8 @@ def load_train_data(workdir: str | Path, *, method: str = "ce", labels_from: str
     readable = index["readable"].to_numpy(bool)
     given = _codes(index["label"].tolist(), classes, str(wd / "index.csv"))
     clean = _clean_codes(wd, index, meta, classes)
-    groups = copy_groups(index["image_id"], index["sha256"].fillna(""),
-                         read_duplicates(wd, required=False),
-                         groups_for_workdir(wd, group_col, index["image_id"]))
+    groups = in_row_order(workdir_groups(wd, index["image_id"], index["sha256"].fillna(""),
+                                         groups_for_workdir(wd, group_col, index["image_id"])))
     split = _split(root, index, meta, classes, given, clean, groups, val_labels, holdout, seed)
     codes = clean if source == "clean" else given
     manifest = read_manifest(wd, required=False) if method == "fixmatch" else None
