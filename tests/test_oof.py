@@ -442,3 +442,37 @@ def test_an_image_size_the_model_cannot_take_fails_before_training():
     with pytest.raises(ConfigError, match=r"^model 'test_vit' cannot take 20x20 images"):
         check_input_size(TrainConfig(model="test_vit", image_size=20).resolved(), 3)
     check_input_size(TrainConfig(model="small_cnn", image_size=8).resolved(), 3)
+
+
+def test_group_col_folds_keep_each_group_whole_and_follow_edits(small_demo, cli, tmp_path):
+    """`--group-col`: no patient straddles folds in oof.csv; editing the column in the labels
+    file makes the folds stale (oof is recomputed, not reused) and the new groups hold."""
+    data = tmp_path / "data"
+    shutil.copytree(small_demo.root, data)
+    labels = pd.read_csv(data / "labels.csv", dtype=str)
+    id_col = labels.columns[0]
+    rng = np.random.default_rng(0)
+    labels["patient_id"] = [f"p{k}" for k in rng.integers(0, 25, len(labels))]
+    labels.to_csv(data / "labels.csv", index=False)
+    assert cli("init", "--images", data / "train_images", "--labels", data / "labels.csv",
+               "--group-col", "patient_id").exit_code == 0
+    assert cli("scan").exit_code == 0
+    assert cli("embed", "--model", "test_vit", "--no-pretrained", "--image-size", "32",
+               "--workers", "0").exit_code == 0
+
+    def folds_by_patient():
+        table = pd.read_csv(tmp_path / ".labelclean/oof.csv", dtype={"image_id": str})
+        patient = pd.read_csv(data / "labels.csv", dtype=str).set_index(id_col)["patient_id"]
+        joined = table.assign(patient=table["image_id"].map(patient))
+        assert joined["patient"].notna().all()
+        return joined.groupby("patient")["fold"].nunique()
+
+    first = cli("oof", "--from", "embeddings", "--folds", "3")
+    assert first.exit_code == 0, first.output
+    assert (folds_by_patient() == 1).all()
+    assert "(unchanged, reused)" in cli("oof", "--from", "embeddings", "--folds", "3").output
+    labels["patient_id"] = [f"q{k}" for k in rng.integers(0, 25, len(labels))]
+    labels.to_csv(data / "labels.csv", index=False)
+    again = cli("oof", "--from", "embeddings", "--folds", "3")
+    assert again.exit_code == 0 and "reused" not in again.output
+    assert (folds_by_patient() == 1).all()

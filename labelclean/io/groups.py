@@ -1,10 +1,12 @@
-"""User groups: a column of the labels file (patient, plant, field) whose rows must stay
-on one side of every split.
+"""The groups every split keeps whole: copies of one image, and the user's groups.
 
-``[dataset] group_col = "patient_id"`` in ``labelclean.toml`` (``labelclean init
---group-col patient_id``) names it. :func:`read_groups` gives the group of each image; the
-oof stage's folds (:func:`labelclean.oof.folds.make_folds`) keep each group in one fold,
-together with the duplicate groups, and a held-out split can do the same.
+User groups are a column of the labels file (patient, plant, field): ``[dataset]
+group_col = "patient_id"`` in ``labelclean.toml`` (``labelclean init --group-col
+patient_id``) names it, and :func:`read_groups` gives the group of each image. Copies are
+what dedupe found (``duplicates.csv`` groups, ``related.csv`` pairs) and identical file
+contents. :func:`duplicate_groups` joins all of them; the oof stage's folds
+(:func:`labelclean.oof.folds.make_folds`) and the train stage's held-out split both keep
+each of its groups on one side.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from labelclean.arrays import group_labels
 from labelclean.errors import ConfigError
 
 
@@ -62,3 +66,86 @@ def count_dataset_groups(dataset, group_col: str | None) -> int | None:
     ids = [r.image_id for r in dataset.records]
     groups = read_groups(dataset.labels_file, dataset.id_col, group_col, ids, dataset.path_col)
     return len({g for g in groups if g != ""})
+
+
+def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges joining consecutive rows that share a key (``None``/"" keys join nothing)."""
+    rows = np.array([i for i, k in enumerate(keys) if k is not None and k != ""], np.int64)
+    if len(rows) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    values = pd.Series(keys[rows]).astype(str).to_numpy()
+    order = np.argsort(values, kind="stable")
+    same = values[order][1:] == values[order][:-1]
+    return rows[order][:-1][same], rows[order][1:][same]
+
+
+def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = None,
+                     duplicates: pd.DataFrame | None = None,
+                     user_groups: Sequence[object] | None = None,
+                     related: pd.DataFrame | None = None) -> np.ndarray:
+    """One group number per image: copies share a number, and so do the images of one user
+    group (``group_col``: a patient, a plant); every other image has its own. Copies are
+    joined transitively here (a chain of copies must not cross folds either).
+
+    Parameters
+    ----------
+    image_ids : (N,) image ids.
+    sha256 : (N,) content hashes (``""`` for unreadable files); equal hashes are one group.
+    duplicates : ``duplicates.csv`` as a table (``group_id, image_id``, ...), or None.
+    user_groups : (N,) the user's group of each image (``""``/None: none), or None. A
+        duplicate group spanning two user groups joins them (a copy must not cross folds).
+    related : ``related.csv`` as a table (``image_id, other_id``, ...): confirmed copy pairs
+        dedupe kept out of one group; each pair is joined. None: none.
+
+    Returns
+    -------
+    (N,) int64 group numbers ``0..G-1``.
+    """
+    ids = np.asarray(image_ids, dtype=object)
+    n = len(ids)
+    edges_i, edges_j = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    if related is not None and len(related):
+        position = {str(v): k for k, v in enumerate(ids)}
+        pairs = [(position[a], position[b]) for a, b in zip(
+            related["image_id"].astype(str), related["other_id"].astype(str))
+            if a in position and b in position]
+        if pairs:
+            edges_i.append(np.array([a for a, _ in pairs], np.int64))
+            edges_j.append(np.array([b for _, b in pairs], np.int64))
+    if sha256 is not None:
+        i, j = _chain_edges(np.asarray(sha256, dtype=object))
+        edges_i.append(i)
+        edges_j.append(j)
+    if duplicates is not None and len(duplicates):
+        group_of = dict(zip(duplicates["image_id"].astype(str), duplicates["group_id"]))
+        keys = np.array([group_of.get(str(v)) for v in ids], dtype=object)
+        i, j = _chain_edges(keys)
+        edges_i.append(i)
+        edges_j.append(j)
+    if user_groups is not None:
+        i, j = _chain_edges(np.asarray(user_groups, dtype=object))
+        edges_i.append(i)
+        edges_j.append(j)
+    labels = group_labels(n, np.concatenate(edges_i), np.concatenate(edges_j))
+    alone = labels < 0
+    labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    return labels
+
+
+def workdir_groups(workdir, image_ids: Sequence[str], sha256: Sequence[str] | None,
+                   user_groups: Sequence[object] | None = None) -> np.ndarray:
+    """:func:`duplicate_groups` of ``image_ids`` with the copies the work directory's dedupe
+    found (``duplicates.csv`` and ``related.csv``, when there)."""
+    from labelclean.io.dedupe_files import read_related
+    from labelclean.io.formats import read_duplicates
+
+    return duplicate_groups(image_ids, sha256, read_duplicates(workdir, required=False),
+                            user_groups, read_related(workdir, required=False))
+
+
+def in_row_order(groups: np.ndarray) -> np.ndarray:
+    """``groups`` (N,) renumbered ``0..G-1`` in the order of each group's first row."""
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.ravel()]

@@ -14,93 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
-from labelclean.dedupe.grouping import group_labels
 from labelclean.errors import ConfigError
-
-
-def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges joining consecutive rows that share a key (``None``/"" keys join nothing)."""
-    rows = np.array([i for i, k in enumerate(keys) if k is not None and k != ""], np.int64)
-    if len(rows) < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    values = pd.Series(keys[rows]).astype(str).to_numpy()
-    order = np.argsort(values, kind="stable")
-    same = values[order][1:] == values[order][:-1]
-    return rows[order][:-1][same], rows[order][1:][same]
-
-
-def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = None,
-                     duplicates: pd.DataFrame | None = None,
-                     user_groups: Sequence[object] | None = None,
-                     related: pd.DataFrame | None = None) -> np.ndarray:
-    """One group number per image: copies share a number, and so do the images of one user
-    group (``group_col``: a patient, a plant); every other image has its own. Copies are
-    joined transitively here (a chain of copies must not cross folds either).
-
-    Parameters
-    ----------
-    image_ids : (N,) image ids.
-    sha256 : (N,) content hashes (``""`` for unreadable files); equal hashes are one group.
-    duplicates : ``duplicates.csv`` as a table (``group_id, image_id``, ...), or None.
-    user_groups : (N,) the user's group of each image (``""``/None: none), or None. A
-        duplicate group spanning two user groups joins them (a copy must not cross folds).
-    related : ``related.csv`` as a table (``image_id, other_id``, ...): confirmed copy pairs
-        dedupe kept out of one group; each pair is joined. None: none.
-
-    Returns
-    -------
-    (N,) int64 group numbers ``0..G-1``.
-    """
-    ids = np.asarray(image_ids, dtype=object)
-    n = len(ids)
-    edges_i, edges_j = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
-    if related is not None and len(related):
-        position = {str(v): k for k, v in enumerate(ids)}
-        pairs = [(position[a], position[b]) for a, b in zip(
-            related["image_id"].astype(str), related["other_id"].astype(str))
-            if a in position and b in position]
-        if pairs:
-            edges_i.append(np.array([a for a, _ in pairs], np.int64))
-            edges_j.append(np.array([b for _, b in pairs], np.int64))
-    if sha256 is not None:
-        i, j = _chain_edges(np.asarray(sha256, dtype=object))
-        edges_i.append(i)
-        edges_j.append(j)
-    if duplicates is not None and len(duplicates):
-        group_of = dict(zip(duplicates["image_id"].astype(str), duplicates["group_id"]))
-        keys = np.array([group_of.get(str(v)) for v in ids], dtype=object)
-        i, j = _chain_edges(keys)
-        edges_i.append(i)
-        edges_j.append(j)
-    if user_groups is not None:
-        i, j = _chain_edges(np.asarray(user_groups, dtype=object))
-        edges_i.append(i)
-        edges_j.append(j)
-    labels = group_labels(n, np.concatenate(edges_i), np.concatenate(edges_j))
-    alone = labels < 0
-    labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
-    return labels
-
-
-def workdir_groups(workdir, image_ids: Sequence[str], sha256: Sequence[str] | None,
-                   user_groups: Sequence[object] | None = None) -> np.ndarray:
-    """:func:`duplicate_groups` of ``image_ids`` with the copies the work directory's dedupe
-    found (``duplicates.csv`` and ``related.csv``, when there)."""
-    from labelclean.io.dedupe_files import read_related
-    from labelclean.io.formats import read_duplicates
-
-    return duplicate_groups(image_ids, sha256, read_duplicates(workdir, required=False),
-                            user_groups, read_related(workdir, required=False))
-
-
-def in_row_order(groups: np.ndarray) -> np.ndarray:
-    """``groups`` (N,) renumbered ``0..G-1`` in the order of each group's first row."""
-    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.ravel()]
+from labelclean.io.groups import (  # noqa: F401  (the copy groups the folds keep whole)
+    duplicate_groups,
+    in_row_order,
+    workdir_groups,
+)
 
 
 def group_param(settings: dict) -> dict:
@@ -115,6 +35,16 @@ def user_groups_of(plan) -> np.ndarray | None:
 
     return groups_for_workdir(plan.workdir, plan.params.get("group_col"),
                               plan.labeled["image_id"])
+
+
+def user_group_values(workdir, group_col: str | None, image_ids: Sequence[str]) -> tuple:
+    """``("<value>\\n<value>...",)``, the `group_col` value of each of ``image_ids`` as one
+    text for the oof stage's input fingerprint (an edited group column makes the folds
+    stale), or ``()`` without `group_col`."""
+    from labelclean.io.groups import groups_for_workdir
+
+    values = groups_for_workdir(workdir, group_col, image_ids)
+    return () if values is None else ("\n".join(str(v) for v in values),)
 
 
 def group_counts(user_groups, duplicates_and_users: np.ndarray | None = None) -> dict:

@@ -33,6 +33,7 @@ from labelclean.oof.folds import (
     make_folds,
     predictable_rows,
     usable_folds,
+    user_group_values,
     user_groups_of,
 )
 from labelclean.oof.learners import oof_from_features
@@ -198,15 +199,15 @@ class OOFPlan:
 
 
 def _train_config(s: dict[str, Any]):
+    """The fold models' :class:`TrainConfig`: the settings given, TrainConfig's defaults."""
+    from dataclasses import fields
+
     from labelclean.train.loop import TrainConfig
 
-    return TrainConfig(
-        model=s.get("model", "small_cnn"), image_size=s.get("image_size"),
-        epochs=s.get("epochs", 10), batch_size=s.get("batch_size", 64), lr=s.get("lr", 3e-3),
-        loss=s.get("loss", "label_smoothing"), augment=s.get("augment", "light"),
-        tta=not s.get("no_tta", False), pretrained=bool(s.get("pretrained", False)),
-        weights=str(s["weights"]) if s.get("weights") else None,
-        device=s.get("device", "auto"), workers=s.get("workers", 0))
+    given = {f.name: s[f.name] for f in fields(TrainConfig) if f.name in s}
+    given.update(tta=not s.get("no_tta", False), pretrained=bool(s.get("pretrained", False)),
+                 weights=str(s["weights"]) if s.get("weights") else None)
+    return TrainConfig(**given)
 
 
 def _resolved_train_config(train, n_classes: int):
@@ -255,9 +256,10 @@ def plan_oof(workdir: str | Path, settings: dict[str, Any], *, force: bool = Fal
                  if source == "embeddings" else {"train": asdict(config)}), **group_param(s)}
     features, emb_meta = (_features(wd.root, embeddings_model, rows)
                           if source == "embeddings" else (None, {}))
-    inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(DUPLICATES),
-                         {k: emb_meta.get(k) for k in EMBEDDING_SETTINGS})
     labeled = index.iloc[rows]
+    inputs = fingerprint(wd.output_fingerprint(INDEX), wd.output_fingerprint(DUPLICATES),
+                         {k: emb_meta.get(k) for k in EMBEDDING_SETTINGS},
+                         *user_group_values(wd.root, s.get("group_col"), labeled["image_id"]))
     return OOFPlan(
         workdir=wd.root, source=source, note="; ".join(n for n in (note, lone, fewer) if n),
         ignored=_ignored_note(source, s), n_folds=n_folds, seed=params["seed"],
@@ -281,7 +283,7 @@ def _predictable(workdir: Path, index, rows: np.ndarray, classes: list
 
 def compute_oof(plan: OOFPlan, progress: ProgressFn | None = None) -> OOFResult:
     """The out-of-fold probabilities ``plan`` asks for (``result.seconds``: how long)."""
-    from labelclean.oof.folds import workdir_groups
+    from labelclean.io.groups import workdir_groups
 
     picked = plan.labeled
     groups = workdir_groups(plan.workdir, picked["image_id"], picked["sha256"],

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from labelclean.errors import ConfigError, MissingStageError, NoLabelsError
+from labelclean.io.groups import in_row_order, workdir_groups
 from labelclean.io.workdir import CLEAN, fingerprint
-from labelclean.oof.folds import in_row_order, workdir_groups
 from labelclean.train.holdout import holdout_mask, touching
 from labelclean.train.pools import flagged_mask, folder_pool, readable_files, review_mask
 

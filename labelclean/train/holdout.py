@@ -1,7 +1,7 @@
 """Held-out data for the train stage: a stratified split that never puts two copies of one
 image on different sides.
 
-The groups are the oof stage's (:func:`labelclean.oof.folds.workdir_groups`: dedupe's
+The groups are the oof stage's (:func:`labelclean.io.groups.workdir_groups`: dedupe's
 groups and related pairs, identical file contents, the user's ``group_col``); the held-out
 fraction is one fold of scikit-learn's ``StratifiedGroupKFold`` over them.
 """
