@@ -22,10 +22,8 @@ from labelclean.dedupe.confirm import confirm, pair_frame, with_plain_hints
 from labelclean.dedupe.neighbors import Pairs
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.photo import DetailImages, window_candidates
-from labelclean.io.dedupe_files import LEAKS_COLUMNS
+from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS_COLUMNS
 from labelclean.scan.hashing import HASH_BITS, hex_to_bytes
-
-AGAINST_DIR = "against"
 
 
 def other_workdir(root: Path, folder: str | Path) -> Path:

@@ -25,6 +25,8 @@ from labelclean.io.workdir import write_csv
 
 RELATED = "related.csv"
 LEAKS = "leaks.csv"
+#: the folder where ``dedupe --against`` scans each other set
+AGAINST_DIR = "against"
 RELATED_COLUMNS = ["image_id", "other_id", "method", "score", "group_id", "other_group_id"]
 LEAKS_COLUMNS = ["image_id", "other_set", "other_path", "method", "score"]
 _FIX = "run 'labelclean dedupe --force'"

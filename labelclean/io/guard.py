@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labelclean.errors import ConfigError
+from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS, RELATED
+from labelclean.io.trainfiles import TRAIN_DIR
 from labelclean.io.workdir import (
     DUPLICATES,
     EMBEDDINGS_DIR,
@@ -41,7 +43,8 @@ Inputs = Mapping[str, PathLike | None]
 #: what the stages keep in a work directory: no command's output may replace them
 WORKDIR_FILES = frozenset({INDEX, HASHES, THUMBS, DUPLICATES, OOF, OOF_SCORED, MANIFEST,
                            SUMMARY, REPORT_DIR, EMBEDDINGS_DIR, "stages", "oof_folds.json",
-                           QUALITY, "oof_features.npy", "oof_features.json"})
+                           QUALITY, "oof_features.npy", "oof_features.json", RELATED, LEAKS,
+                           AGAINST_DIR, TRAIN_DIR})
 _KEEP_OFF = "labelclean never changes its inputs"
 
 

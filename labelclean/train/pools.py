@@ -20,14 +20,15 @@ from labelclean.errors import ConfigError
 
 def flagged_mask(index: pd.DataFrame, manifest: pd.DataFrame | None) -> np.ndarray:
     """(N,) bool over ``index`` rows: readable images the manifest sent to ``review`` or
-    dropped as a ``label_issue`` (not ``unreadable``, not a ``duplicate_copy``)."""
+    dropped as a ``label_issue`` (not ``unreadable``, not a ``duplicate_copy``, not a
+    ``leak``: a copy of another set's image is never trained on, not even unlabeled)."""
     mask = np.zeros(len(index), dtype=bool)
     if manifest is None or not len(manifest):
         return mask
     reason = manifest["reason"].fillna("").astype(str)
     action = manifest["action"].astype(str)
     dropped_issue = (action == "drop") & reason.str.contains("label_issue", regex=False)
-    copy_or_bad = reason.str.contains("duplicate_copy|unreadable", regex=True)
+    copy_or_bad = reason.str.contains("duplicate_copy|unreadable|leak", regex=True)
     picked = set(manifest.loc[((action == "review") | dropped_issue) & ~copy_or_bad,
                               "image_id"].astype(str))
     mask[:] = index["image_id"].astype(str).isin(picked).to_numpy()

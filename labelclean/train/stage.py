@@ -55,8 +55,8 @@ def train_config(options: TrainOptions, method: str) -> TrainConfig:
 def method_settings(method: str, options: TrainOptions) -> tuple[Any, list[str]]:
     """(the method's settings dataclass with the options of the same name applied (None for
     ce), the names of the given settings the method does not take)."""
-    given = {n: getattr(options, n) for n in METHOD_SETTINGS
-             if getattr(options, n) not in (None, False)}
+    given = {n: getattr(options, n) for n in METHOD_SETTINGS  # 0 is a setting; False: unset
+             if getattr(options, n) is not None and getattr(options, n) is not False}
     if method == "ce":
         return None, sorted(given)
     from labelclean.errors import ConfigError
