@@ -8,7 +8,6 @@ thumbnail that later stages use to verify near-duplicates without decoding again
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from labelclean.io.formats import (
 )
 from labelclean.io.guard import check_workdir
 from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
+from labelclean.io.locations import read_error, read_image_bytes, root_text, stat_many
 from labelclean.io.qualityfile import read_quality, write_quality
 from labelclean.io.workdir import (
     HASHES,
@@ -78,7 +78,8 @@ class ScanResult:
 def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
               max_pixels: int = DEFAULT_MAX_PIXELS, quality: bool = True
               ) -> tuple[dict, dict, np.ndarray | None]:
-    """Read one file: (index fields, {method: hex hash}, thumbnail or None).
+    """Read one file (a local path or a URI): (index fields, {method: hex hash},
+    thumbnail or None).
 
     With ``quality``, the index fields include the raw image-quality figures of
     :data:`labelclean.scan.quality.MEASURES` (from the same decode). Never raises for a bad
@@ -87,13 +88,9 @@ def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
     row: dict[str, Any] = {"readable": False, "error": "", "width": None, "height": None,
                            "mode": "", "format": "", "bytes": None, "sha256": ""}
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        row["error"] = "missing file"
-        return row, {}, None
+        data = read_image_bytes(path)
     except OSError as exc:
-        row["error"] = f"cannot read file: {exc.strerror or exc}"
+        row["error"] = read_error(exc)
         return row, {}, None
     row["bytes"] = len(data)
     row["sha256"] = hashlib.sha256(data).hexdigest()
@@ -184,16 +181,19 @@ def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[s
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
-    """Fingerprint of the dataset: every file's size and mtime, and the labels file."""
-    stats = []
-    for rec in dataset.records:
-        try:
-            st = os.stat(dataset.abspath(rec)) if rec.problem is None else None
-        except OSError:
-            st = None
-        stats.append((rec.image_id, rec.path, st.st_size if st else -1,
-                      st.st_mtime_ns if st else -1))
-    return fingerprint(str(dataset.root.resolve()), file_fingerprint(dataset.labels_file),
+    """Fingerprint of the dataset: every file's size and mtime (from the store's listing
+    when it gave them, else asked for, in one call per filesystem), and the labels file."""
+    known = dataset.listed_stats
+    found: list[tuple[int, int] | None] = [
+        known.get(rec.path) if rec.problem is None else None for rec in dataset.records]
+    wanted = [i for i, rec in enumerate(dataset.records)
+              if rec.problem is None and found[i] is None]
+    for i, st in zip(wanted, stat_many([dataset.location(dataset.records[i])
+                                        for i in wanted])):
+        found[i] = st
+    stats = [(rec.image_id, rec.path, *(st or (-1, -1)))
+             for rec, st in zip(dataset.records, found)]
+    return fingerprint(root_text(dataset.root), file_fingerprint(dataset.labels_file),
                        dataset.id_col, dataset.label_col, dataset.path_col, stats)
 
 
@@ -233,7 +233,7 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
                           thumbs=read_thumbs(wd.root), quality=table,
                           summary=summarize_index(index, table), reused=True)
 
-    todo = [(i, str(dataset.abspath(r))) for i, r in enumerate(dataset.records)
+    todo = [(i, dataset.location(r)) for i, r in enumerate(dataset.records)
             if r.problem is None]
     n = len(dataset.records)
     rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
@@ -288,7 +288,7 @@ def _warm_up(hash_methods: tuple[str, ...]) -> None:
 
 
 def _dataset_meta(dataset: Dataset) -> dict:
-    return {"root": str(dataset.root.resolve()), "kind": dataset.kind,
+    return {"root": root_text(dataset.root), "kind": dataset.kind,
             "labels_file": str(dataset.labels_file.resolve()) if dataset.labels_file else None,
             "id_col": dataset.id_col, "label_col": dataset.label_col,
             "path_col": dataset.path_col, "classes": dataset.classes}
