@@ -4,8 +4,9 @@ A million images make a million results; kept as one dictionary per row (and a t
 array in memory) they cost the driver about 4 GB. :class:`ScanColumns` keeps each field
 in one preallocated column instead (numbers in int64/float64 arrays, text as references
 to the strings the workers sent) and writes each thumbnail straight into ``thumbs.npy``'s
-temporary file, a memory map the operating system pages out. The tables it builds are
-the ones the per-row assembly built, so the files are the same byte for byte.
+temporary file at its row's offset (plain writes, so a full disk is an OSError, never the
+SIGBUS of a memory map; rows never written read as zeros). The tables it builds are the
+ones the per-row assembly built, so the files are the same byte for byte.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class ScanColumns:
     hash_methods : the hash columns of ``hashes.csv``.
     quality : keep the raw :data:`~labelclean.scan.quality.MEASURES` (N, M) float64, NaN
         for rows without them.
-    thumbs_file : where the (N, S, S) uint8 thumbnails are written (an ``.npy`` memory
-        map; zeros for unreadable rows).
+    thumbs_file : where the (N, S, S) uint8 thumbnails are written (an ``.npy`` file;
+        zeros for unreadable rows).
     side : S, the thumbnails' side.
     """
 
@@ -51,8 +52,12 @@ class ScanColumns:
         self.texts["error"][:] = [r.problem or "" for r in records]
         self.hashes = {m: np.full(n, "", dtype=object) for m in hash_methods}
         self.measures = np.full((n, len(MEASURES)), np.nan) if quality else None
-        self.thumbs = np.lib.format.open_memmap(thumbs_file, mode="w+", dtype=np.uint8,
-                                                shape=(n, side, side))
+        self.thumbs = open(thumbs_file, "r+b")  # noqa: SIM115  (closed by close_thumbs)
+        np.lib.format.write_array_header_1_0(self.thumbs, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+            "fortran_order": False, "shape": (n, side, side)})
+        self.start, self.thumb_bytes = self.thumbs.tell(), side * side
+        self.thumbs.truncate(self.start + n * self.thumb_bytes)  # zeros, not yet on disk
 
     def put(self, i: int, row: dict, hashes: dict[str, str],
             thumb: np.ndarray | None) -> None:
@@ -69,12 +74,12 @@ class ScanColumns:
         if self.measures is not None:
             self.measures[i] = [row.get(m, np.nan) for m in MEASURES]
         if thumb is not None:
-            self.thumbs[i] = thumb
+            self.thumbs.seek(self.start + i * self.thumb_bytes)
+            self.thumbs.write(np.ascontiguousarray(thumb, dtype=np.uint8).tobytes())
 
     def close_thumbs(self) -> None:
-        """Flush the thumbnails to their file and let go of the memory map."""
-        self.thumbs.flush()
-        del self.thumbs
+        """Write the thumbnails out and close their file (an OSError if the disk is full)."""
+        self.thumbs.close()
 
     def index(self) -> pd.DataFrame:
         """``index.csv``'s table (:data:`~labelclean.io.formats.INDEX_COLUMNS`), N rows."""
