@@ -15,8 +15,9 @@ from labelclean.progress import ProgressFn
 
 from .app import err
 
-ImagesOpt = Annotated[Optional[Path], typer.Option(
-    "--images", help="Images folder (overrides labelclean.toml).", show_default=False)]
+ImagesOpt = Annotated[Optional[str], typer.Option(
+    "--images", help="Images folder, or a URI such as s3://bucket/prefix (overrides "
+    "labelclean.toml).", show_default=False)]
 LabelsOpt = Annotated[Optional[Path], typer.Option(
     "--labels", help="Labels CSV, e.g. train.csv (overrides labelclean.toml).",
     show_default=False)]
@@ -43,7 +44,7 @@ COMMON_OPTIONS = (_keyword("images", ImagesOpt), _keyword("labels", LabelsOpt),
 FORCE_OPTION = _keyword("force", ForceOpt, False)
 
 
-def load(config: Path | None, images: Path | None, labels: Path | None,
+def load(config: Path | None, images: str | None, labels: Path | None,
          workdir: Path | None, **overrides):
     """The project from the project file and the command-line overrides."""
     from labelclean.pipeline.stages import load_project
@@ -51,7 +52,7 @@ def load(config: Path | None, images: Path | None, labels: Path | None,
     return load_project(config, images=images, labels=labels, workdir=workdir, **overrides)
 
 
-def load_scanned(config: Path | None, images: Path | None, labels: Path | None,
+def load_scanned(config: Path | None, images: str | None, labels: Path | None,
                  workdir: Path | None, **overrides):
     """The project of a command that works from the work directory once a scan has run.
 

@@ -15,8 +15,9 @@ from .common import ConfigOpt
 
 @command()
 def init(
-    images: Annotated[Optional[Path], typer.Option(
-        "--images", help="Images folder (required).", show_default=False)] = None,
+    images: Annotated[Optional[str], typer.Option(
+        "--images", help="Images folder, or a URI such as s3://bucket/prefix (required).",
+        show_default=False)] = None,
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="Labels CSV (omit for an ImageFolder tree or unlabeled images).")] = None,
     id_col: Annotated[str, typer.Option("--id-col", help="Column with the image id.")] = "image_id",

@@ -58,3 +58,15 @@ def example(monkeypatch, tmp_path):
         return importlib.import_module(name)
 
     return load
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray of two CPUs for the whole session (starting one costs seconds)."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -41,18 +41,6 @@ def tiny_set(root: Path, n: int = 40) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray of two CPUs for the whole session (starting one costs seconds)."""
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="session")
 def images(tmp_path_factory) -> Path:
     return tiny_set(tmp_path_factory.mktemp("tiny") / "images")
 

@@ -75,19 +75,27 @@ def untouched(small_demo):
 
 def fail_on(monkeypatch, name: str, exc: BaseException) -> None:
     """The writer of the work-directory file ``name`` writes part of it, then raises
-    ``exc`` (numpy.save for .npy files, DataFrame.to_csv for CSV, Path.write_text else)."""
+    ``exc`` (numpy.save or the .npy header writer for .npy files, DataFrame.to_csv for CSV,
+    Path.write_text else)."""
     def hit(path) -> bool:
         return Path(str(path)).name.startswith(f".{name}.")
 
     if name.endswith(".npy"):
-        real_save = np.save
+        real_save, real_header = np.save, np.lib.format.write_array_header_1_0
 
         def save(fh, array, *a, **kw):
             if hit(getattr(fh, "name", fh)):
                 fh.write(b"\x93NUMPY half")
                 raise exc
             return real_save(fh, array, *a, **kw)
+
+        def header(fh, data):  # the scan writes thumbs.npy's header, then row by row
+            if hit(getattr(fh, "name", fh)):
+                fh.write(b"\x93NUMPY half")
+                raise exc
+            return real_header(fh, data)
         monkeypatch.setattr(np, "save", save)
+        monkeypatch.setattr(np.lib.format, "write_array_header_1_0", header)
     elif name.endswith(".csv"):
         real_csv = pd.DataFrame.to_csv
 
@@ -444,13 +452,13 @@ def test_a_work_directory_that_is_a_file(cli, tmp_path, prepared):
 
 
 def test_a_work_directory_deleted_while_a_stage_runs(cli, wd, monkeypatch):
-    real_save = np.save
+    real_csv = pd.DataFrame.to_csv
 
-    def delete_then_save(fh, array, *a, **kw):
-        shutil.rmtree(wd)
-        return real_save(fh, array, *a, **kw)
+    def delete_then_write(self, *a, **kw):  # index.csv, once every image is scanned
+        shutil.rmtree(wd, ignore_errors=True)
+        return real_csv(self, *a, **kw)
 
-    monkeypatch.setattr(np, "save", delete_then_save)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", delete_then_write)
     result = cli("scan", "--force")
     assert result.exit_code == 1
     assert result.stderr == (f"Error: the work directory {wd} was deleted or moved while the "

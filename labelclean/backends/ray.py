@@ -234,6 +234,15 @@ class RowParts:
         order = np.argsort(table["row"].to_numpy(), kind="stable")
         return {c: table[c].to_numpy(zero_copy_only=False)[order] for c in ["row", *columns]}
 
+    def each(self, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
+        """Every finished row's ``columns`` (and ``row``), one part at a time (in the order
+        the parts were written: rows in no particular order), so only one part is held."""
+        import pyarrow.parquet as pq
+
+        for path in self.parts():
+            table = pq.read_table(path, columns=["row", *columns])
+            yield {c: table[c].to_numpy(zero_copy_only=False) for c in ["row", *columns]}
+
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 

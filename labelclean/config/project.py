@@ -28,6 +28,7 @@ from typing import Any
 from labelclean.config.settings import check_project_tables
 from labelclean.errors import ConfigError, NoDatasetError
 from labelclean.io.guard import check_workdir
+from labelclean.io.locations import as_location, is_uri
 from labelclean.io.workdir import write_text
 
 if sys.version_info >= (3, 11):
@@ -43,7 +44,7 @@ DEFAULT_WORKDIR = ".labelclean"
 class DatasetSpec:
     """Where the images and labels are and how to read the labels file."""
 
-    images: Path | None = None
+    images: Path | str | None = None  # a folder, or a URI (s3://bucket/prefix)
     labels: Path | None = None
     id_col: str = "image_id"
     label_col: str = "label"
@@ -78,17 +79,19 @@ class Project:
             from labelclean.io.dataset import load_dataset, read_listing
 
             spec = self.require_dataset()
-            files = read_listing(Path(listing).expanduser()) if listing else None
+            files = read_listing(as_location(listing)) if listing else None
             self._loaded = load_dataset(spec.images, spec.labels, id_col=spec.id_col,
                                         label_col=spec.label_col, path_col=spec.path_col,
                                         exclude=[self.workdir], files=files)
         return self._loaded
 
 
-def _resolve(base: Path, value: str | None) -> Path | None:
+def _resolve(base: Path, value: str | None) -> Path | str | None:
     if value in (None, ""):
         return None
-    path = Path(value).expanduser()
+    path = as_location(value)
+    if isinstance(path, str):  # a URI
+        return path
     return path if path.is_absolute() else base / path
 
 
@@ -116,7 +119,7 @@ def read_project(config: str | Path | None = None, *, schema: Mapping[str, type]
     base = config_path.resolve().parent
     ds, stages = check_project_tables(data, str(config_path), schema)
     spec = DatasetSpec(
-        images=Path(images) if images else _resolve(base, ds.get("images")),
+        images=as_location(images) if images else _resolve(base, ds.get("images")),
         labels=Path(labels) if labels else _resolve(base, ds.get("labels")),
         id_col=id_col or ds.get("id_col") or "image_id",
         label_col=label_col or ds.get("label_col") or "label",
@@ -163,6 +166,8 @@ def write_project(path: str | Path, spec: DatasetSpec, workdir: str | Path,
     def rel(p: Path | str | None) -> str:
         if p in (None, ""):
             return ""
+        if is_uri(p):
+            return str(p)
         p = Path(p).resolve()
         try:
             return p.relative_to(base).as_posix()

@@ -58,6 +58,7 @@ from labelclean.dedupe.photo import (
 from labelclean.dedupe.stars import LARGE_GROUP, Stars
 from labelclean.dedupe.table import group_table, related_table
 from labelclean.dedupe.verify import pixel_digest, verify_pairs
+from labelclean.io.locations import image_location
 from labelclean.progress import ProgressFn, report
 from labelclean.scan.hashing import HASH_BITS, check_hash_methods, hex_to_bytes
 
@@ -187,7 +188,7 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
     rejected, detail = 0, None
     if opts.verify and len(candidates):
         report(progress, 0, 1, "verify")
-        detail = (DetailImages([Path(images_root) / p for p in index["path"]])
+        detail = (DetailImages([image_location(images_root, p) for p in index["path"]])
                   if images_root is not None else None)
         ok, score = confirm(thumbs, candidates, opts, detail)
         rejected = int((~ok).sum())
@@ -334,7 +335,7 @@ def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
     maybe = maybe[~both_jpeg | same_thumb]
     paths = index["path"].to_numpy()
     for row in np.unique(np.concatenate([i[maybe], j[maybe]])):
-        digests[int(row)] = pixel_digest(Path(images_root) / paths[row])
+        digests[int(row)] = pixel_digest(image_location(images_root, paths[row]))
     equal = np.zeros(len(candidates), bool)
     equal[maybe] = [digests[int(a)] is not None and digests[int(a)] == digests[int(b)]
                     for a, b in zip(i[maybe], j[maybe])]

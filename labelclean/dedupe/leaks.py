@@ -23,14 +23,17 @@ from labelclean.dedupe.neighbors import Pairs
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.photo import DetailImages, window_candidates
 from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS_COLUMNS
+from labelclean.io.locations import as_location, image_location, is_uri, root_text
 from labelclean.scan.hashing import HASH_BITS, hex_to_bytes
 
 
 def other_workdir(root: Path, folder: str | Path) -> Path:
-    """Where the other set ``folder`` is scanned: ``<workdir>/against/<name>-<hash>``."""
-    folder = Path(folder)
-    tag = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:10]
-    return Path(root) / AGAINST_DIR / f"{folder.resolve().name or 'set'}-{tag}"
+    """Where the other set ``folder`` (a folder or a URI) is scanned:
+    ``<workdir>/against/<name>-<hash>``."""
+    where = root_text(folder)
+    tag = hashlib.sha256(where.encode()).hexdigest()[:10]
+    name = where.rsplit("/", 1)[-1] if is_uri(where) else Path(where).name
+    return Path(root) / AGAINST_DIR / f"{name or 'set'}-{tag}"
 
 
 def scan_other(root: Path, folder: str | Path, hash_method: str):
@@ -39,10 +42,10 @@ def scan_other(root: Path, folder: str | Path, hash_method: str):
     from labelclean.io.dataset import load_dataset
     from labelclean.scan.stage import scan_dataset
 
-    if not Path(folder).is_dir():
+    if not is_uri(folder) and not Path(folder).is_dir():
         raise ConfigError(f"`against` {folder} is not a folder; pass the other set's images "
                           "folder")
-    return scan_dataset(load_dataset(folder), other_workdir(root, folder),
+    return scan_dataset(load_dataset(as_location(folder)), other_workdir(root, folder),
                         hash_methods=(hash_method,))
 
 
@@ -103,7 +106,7 @@ def leaks_against(root: Path, index: pd.DataFrame, hashes: pd.DataFrame,
     tables = [pd.DataFrame(columns=LEAKS_COLUMNS)]
     for folder in opts.against or ():
         theirs = scan_other(root, folder, opts.hash_method)
-        tables.append(find_leaks(ours, theirs, Path(images_root), Path(folder), str(folder),
+        tables.append(find_leaks(ours, theirs, images_root, as_location(folder), str(folder),
                                  opts))
     return pd.concat(tables, ignore_index=True)
 
@@ -113,7 +116,8 @@ def against_fingerprint(folders) -> list:
     from labelclean.io.dataset import load_dataset
     from labelclean.scan.stage import dataset_fingerprint
 
-    return [dataset_fingerprint(load_dataset(f)) for f in folders or () if Path(f).is_dir()]
+    return [dataset_fingerprint(load_dataset(as_location(f))) for f in folders or ()
+            if is_uri(f) or Path(f).is_dir()]
 
 
 def find_leaks(ours, theirs, our_root: Path, their_root: Path, other_set: str,
@@ -132,8 +136,8 @@ def find_leaks(ours, theirs, our_root: Path, their_root: Path, other_set: str,
             their_by_sha.setdefault(digest, row)
     exact = [(r, their_by_sha[d]) for r, d in enumerate(sha_a) if d and d in their_by_sha]
     candidates, both = _cross_candidates(ours, theirs, n, opts)
-    paths = [our_root / p for p in ours.index["path"]] + [their_root / p
-                                                          for p in theirs.index["path"]]
+    paths = ([image_location(our_root, p) for p in ours.index["path"]]
+             + [image_location(their_root, p) for p in theirs.index["path"]])
     ok, score = confirm(both, candidates, opts, DetailImages(paths)) if len(candidates) else (
         np.zeros(0, bool), np.zeros(0))
     near = candidates[ok].assign(score=score[ok])

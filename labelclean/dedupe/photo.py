@@ -155,11 +155,12 @@ def _detail_task(args: tuple[str, int]) -> np.ndarray | None:
     from PIL import Image
 
     from labelclean.io.imageio import UnreadableImage, open_image, to_rgb
+    from labelclean.io.locations import read_image_bytes
 
     path, side = args
     try:
-        with open(path, "rb") as fh:
-            img, _ = open_image(fh.read(), draft_size=(2 * side, 2 * side), draft_mode="L")
+        img, _ = open_image(read_image_bytes(path), draft_size=(2 * side, 2 * side),
+                            draft_mode="L")
     except (OSError, UnreadableImage):
         return None
     grey = img if img.mode == "L" else to_rgb(img).convert("L")

@@ -24,6 +24,7 @@ from labelclean.arrays import l2_normalize
 from labelclean.errors import ConfigError
 from labelclean.io.formats import images_root as scanned_images_root
 from labelclean.io.formats import read_index
+from labelclean.io.locations import as_location, image_location
 from labelclean.io.workdir import (
     Workdir,
     check_free_space,
@@ -239,12 +240,13 @@ def prepare_embedding(workdir: str | Path, *, images_root: str | Path | None = N
         raise ConfigError(f"`dtype` must be one of {', '.join(DTYPES)}, not '{dtype}'")
     wd = Workdir(workdir)
     index = read_index(wd.root)
-    root = (Path(images_root) if images_root is not None
+    root = (as_location(images_root) if images_root is not None
             else scanned_images_root(wd.root, required=True))
     encoder = encoder or build_encoder(model, weights=weights, pretrained=pretrained,
                                        device=device, image_size=image_size)
     ids = index["image_id"].tolist()
-    paths = [str(root / p) if ok else None for p, ok in zip(index["path"], index["readable"])]
+    paths = [image_location(root, p) if ok else None
+             for p, ok in zip(index["path"], index["readable"])]
     npy, meta_path = embeddings_paths(wd.root, encoder.name)
     array, meta, start = _open_store(npy, meta_path, _settings(encoder, ids, normalize, dtype),
                                      force)

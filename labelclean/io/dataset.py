@@ -3,6 +3,10 @@
 The result is a :class:`Dataset`: one :class:`ImageRecord` per image (listed in the labels
 file, found on disk, or both), each with its path relative to the images root and its label
 in the labels file's own type (ints stay ints, strings stay strings).
+
+The images root may be a URI (``s3://bucket/prefix``: its objects are listed through
+pyarrow), and a labels file's path column or a listing may name URIs, which are their own
+locations (:mod:`labelclean.io.locations`); the scan finds out whether they can be read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,13 @@ from typing import Any
 
 from labelclean.errors import ConfigError, LabelsFileError
 from labelclean.io.labelsfile import label_values, parse_labels, read_labels_table
+from labelclean.io.locations import (
+    image_location,
+    is_uri,
+    list_uri_files,
+    stat_many,
+    uri_folder_exists,
+)
 
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif",
@@ -38,7 +49,8 @@ __all__ = ["Dataset", "ImageRecord", "load_dataset", "parse_labels", "read_label
 class ImageRecord:
     """One image of the dataset.
 
-    ``path`` is relative to the images root (POSIX separators); ``problem`` is set when
+    ``path`` is relative to the images root (POSIX separators), or a URI that is its own
+    location; ``problem`` is set when
     the file must not or cannot be opened (``missing file``, ``outside images root``,
     ``symlink loop``, ``dangling symlink``).
     """
@@ -53,7 +65,7 @@ class ImageRecord:
 class Dataset:
     """The images of a dataset and their labels."""
 
-    root: Path
+    root: Path | str  # a folder, or a URI (s3://bucket/prefix)
     records: list[ImageRecord]
     kind: str  # "csv", "imagefolder" or "unlabeled"
     classes: list[Any] = field(default_factory=list)
@@ -61,6 +73,9 @@ class Dataset:
     id_col: str = "image_id"
     label_col: str = "label"
     path_col: str | None = None
+    #: ``(size, mtime_ns)`` of the files a store's listing gave (path -> stat), so that
+    #: the scan's fingerprint need not ask for each object again
+    listed_stats: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     @property
     def has_labels(self) -> bool:
@@ -76,8 +91,9 @@ class Dataset:
         """How many images the labels file lists that are not on disk."""
         return sum(r.problem == MISSING for r in self.records)
 
-    def abspath(self, record: ImageRecord) -> Path:
-        return self.root / record.path
+    def location(self, record: ImageRecord) -> str:
+        """Where ``record``'s file is read from: a local path or a URI."""
+        return image_location(self.root, record.path)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -167,6 +183,8 @@ def _walked_problem(root: Path, rel: str) -> str | None:
     The walk does not follow symlinked folders, so such a file is fine unless it is
     itself a symlink (that loops, dangles or points out): one ``lstat`` per file.
     """
+    if is_uri(root) or is_uri(rel):
+        return None
     path = root / rel
     return file_problem(root, path) if os.path.islink(path) else None
 
@@ -175,7 +193,7 @@ def _given_path(root: Path, given: str, walked: set[str]) -> str:
     """A path of the labels file with Windows separators read as folder separators
     (``train\\img1.jpg``), unless a file has that very name."""
     if ("\\" not in given or given in walked or _WINDOWS_ABSOLUTE.match(given)
-            or os.path.lexists(root / given)):
+            or is_uri(root) or os.path.lexists(root / given)):
         return given
     return given.replace("\\", "/")
 
@@ -197,14 +215,15 @@ def _safe_relative(root: Path, given: str, walked: set[str]) -> tuple[str, str |
 
 
 def read_listing(path: str | Path) -> list[str]:
-    """The image files a Parquet listing names (its ``path`` column, relative to the images
-    folder, POSIX separators), as :func:`list_image_files` gives them: sorted, each once.
+    """The image files a Parquet listing (a local file or a URI) names: its ``path``
+    column, relative to the images folder (POSIX separators) or URIs (``s3://b/k.jpg``),
+    as :func:`list_image_files` gives them: sorted, each once.
 
     A path that is absolute or leads out of the images folder is a ConfigError (a listing
     is the user's description of the folder, not data to keep as a row)."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
+    path = path if is_uri(path) else Path(path)
     try:
         table = pq.read_table(path, columns=["path"])
     except FileNotFoundError:
@@ -213,11 +232,11 @@ def read_listing(path: str | Path) -> list[str]:
         raise ConfigError(f"`listing` {path} is not a Parquet file with a 'path' column "
                           f"({exc})") from None
     files = sorted({str(p).replace("\\", "/") for p in table["path"].to_pylist() if p})
-    bad = next((f for f in files if f.startswith("/") or _WINDOWS_ABSOLUTE.match(f)
-                or ".." in f.split("/")), None)
+    bad = next((f for f in files if not is_uri(f) and (
+        f.startswith("/") or _WINDOWS_ABSOLUTE.match(f) or ".." in f.split("/"))), None)
     if bad is not None:
         raise ConfigError(f"`listing` {path} names {bad}; paths must be relative to the "
-                          "images folder, inside it")
+                          "images folder, inside it, or URIs (s3://bucket/key.jpg)")
     return files
 
 
@@ -230,23 +249,53 @@ def load_dataset(images: str | Path, labels: str | Path | None = None, *,
     Without a labels file, first-level sub-folders are classes (ImageFolder); a folder
     with no sub-folders of images is an unlabeled dataset. ``files`` (relative POSIX
     paths, e.g. from :func:`read_listing`) are the images on disk instead of a walk of the
-    folder.
+    folder. ``images`` may be a URI (``s3://bucket/prefix``), whose objects are listed
+    (recursively) unless ``files`` names them.
     """
-    root = Path(images)
-    if not root.exists():
-        raise ConfigError(f"images folder {root} does not exist; pass `images` DIR")
-    if not root.is_dir():
-        raise ConfigError(f"`images` must be a folder, but {root} is a file")
-    if files is None:
-        files = list_image_files(root, exclude=exclude)
+    stats: dict[str, tuple[int, int]] = {}
+    if is_uri(images):
+        root: Path | str = str(images).rstrip("/")
+        if files is None:
+            stats = _list_uri_folder(root)
+            files = list(stats)
+    else:
+        root = Path(images)
+        if not root.exists():
+            raise ConfigError(f"images folder {root} does not exist; pass `images` DIR")
+        if not root.is_dir():
+            raise ConfigError(f"`images` must be a folder, but {root} is a file")
+        if files is None:
+            files = list_image_files(root, exclude=exclude)
     if labels is None:
-        return _from_folder(root, files)
-    return _from_labels_file(root, files, Path(labels), id_col, label_col, path_col)
+        dataset = _from_folder(root, files)
+    else:
+        dataset = _from_labels_file(root, files, Path(labels), id_col, label_col, path_col)
+    dataset.listed_stats = stats
+    return dataset
 
 
-def _from_folder(root: Path, files: list[str]) -> Dataset:
+def _list_uri_folder(root: str) -> dict[str, tuple[int, int]]:
+    """The image files under the URI ``root``, relative to it, with their sizes and times;
+    a ConfigError when it cannot be listed or holds nothing."""
+    missing = f"images folder {root} does not exist; pass `images` DIR or URI"
+    try:
+        files = list_uri_files(root, IMAGE_EXTENSIONS)
+    except FileNotFoundError:
+        raise ConfigError(missing) from None
+    except OSError as exc:
+        raise ConfigError(f"images {root} cannot be listed ({exc}); check the URI and the "
+                          "store's credentials (e.g. AWS_PROFILE, "
+                          "GOOGLE_APPLICATION_CREDENTIALS)") from None
+    if not files and not uri_folder_exists(root):
+        raise ConfigError(missing)
+    return files
+
+
+def _from_folder(root: Path | str, files: list[str]) -> Dataset:
     # folder names parsed like a labels column: '0'..'9' become ints, as index.csv reads back
-    labels = parse_labels(f.split("/", 1)[0] if "/" in f else None for f in files)
+    # (a listed URI is in no class folder of the root)
+    labels = parse_labels(f.split("/", 1)[0] if "/" in f and not is_uri(f) else None
+                          for f in files)
     kind = "imagefolder" if any(lbl is not None for lbl in labels) else "unlabeled"
     records = [ImageRecord(image_id=f, path=f, label=lbl, problem=_walked_problem(root, f))
                for f, lbl in zip(files, labels)]
@@ -256,7 +305,7 @@ def _from_folder(root: Path, files: list[str]) -> Dataset:
 class _Locator:
     """Finds the file each labels-file row names: as given, or by its id without extension."""
 
-    def __init__(self, root: Path, files: list[str], labels_file: Path):
+    def __init__(self, root: Path | str, files: list[str], labels_file: Path):
         self.root, self.on_disk, self.labels_file = root, set(files), labels_file
         self.by_stem: dict[str, list[str]] = {}
         for f in files:
@@ -265,6 +314,10 @@ class _Locator:
 
     def locate(self, row: int, image_id: str, given: str) -> tuple[str, str | None]:
         """(relative path, problem) of the file named by labels-file ``row``."""
+        if is_uri(given):  # its own location: the scan finds out whether it reads
+            return self._claim(given, None, row, image_id)
+        if is_uri(self.root):
+            return self._locate_in_store(row, image_id, given)
         rel, problem = _safe_relative(self.root, _given_path(self.root, given, self.on_disk),
                                       self.on_disk)
         if problem is not None or rel in self.on_disk:
@@ -275,6 +328,19 @@ class _Locator:
         if rel in self.on_disk:
             return self._claim(rel, _walked_problem(self.root, rel), row, image_id)
         return self._claim(rel, file_problem(self.root, self.root / rel), row, image_id)
+
+    def _locate_in_store(self, row: int, image_id: str, given: str) -> tuple[str, str | None]:
+        """:meth:`locate` under a URI root: a path out of it is outside; one not listed is
+        asked for (missing when the store has no such object)."""
+        rel = given.replace("\\", "/")
+        if rel.startswith("/") or ".." in rel.split("/"):
+            return self._claim(given, OUTSIDE, row, image_id)
+        if rel not in self.on_disk:
+            rel = self._by_stem(rel, row, image_id)
+        if rel in self.on_disk:
+            return self._claim(rel, None, row, image_id)
+        found = stat_many([image_location(self.root, rel)])[0]
+        return self._claim(rel, None if found else MISSING, row, image_id)
 
     def _by_stem(self, rel: str, row: int, image_id: str) -> str:
         found = self.by_stem.get(rel, [])
@@ -297,7 +363,7 @@ class _Locator:
         return rel, problem
 
 
-def _from_labels_file(root: Path, files: list[str], labels_file: Path, id_col: str,
+def _from_labels_file(root: Path | str, files: list[str], labels_file: Path, id_col: str,
                       label_col: str, path_col: str | None) -> Dataset:
     table = read_labels_table(labels_file, id_col, label_col, path_col)
     locator = _Locator(root, files, labels_file)

@@ -97,13 +97,18 @@ def missing_images_root(workdir: Source | None = None) -> MissingStageError:
                              "'labelclean scan' again, or pass the images folder")
 
 
-def images_root(workdir: Source, *, required: bool = False) -> Path | None:
-    """The images folder the scan recorded (``index.csv`` paths are relative to it).
+def images_root(workdir: Source, *, required: bool = False) -> Path | str | None:
+    """The images folder the scan recorded (``index.csv`` paths are relative to it): a
+    :class:`Path`, or a URI (``s3://bucket/prefix``, not asked for: the reads say).
 
     None when no scan record names an existing folder; with ``required``, a
     :class:`~labelclean.errors.MissingStageError` instead.
     """
+    from labelclean.io.locations import is_uri
+
     root = ((Workdir(workdir).read_record("scan") or {}).get("dataset") or {}).get("root")
+    if root and is_uri(root):
+        return root
     if root and Path(root).is_dir():
         return Path(root)
     if required:

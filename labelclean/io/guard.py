@@ -23,6 +23,7 @@ from pathlib import Path
 from labelclean.errors import ConfigError
 from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS, RELATED
 from labelclean.io.trainfiles import TRAIN_DIR
+from labelclean.io.locations import local_path
 from labelclean.io.workdir import (
     DUPLICATES,
     EMBEDDINGS_DIR,
@@ -54,13 +55,20 @@ def real(path: PathLike) -> Path:
 
 
 def is_inside(path: PathLike, folder: PathLike) -> bool:
-    """Whether ``path`` is ``folder`` or lies anywhere inside it."""
+    """Whether ``path`` is ``folder`` or lies anywhere inside it (either may be a URI: a
+    ``file://`` one is its local path, one of another store holds no local file)."""
+    path, folder = local_path(path), local_path(folder)
+    if path is None or folder is None:
+        return False
     path, folder = real(path), real(folder)
     return path == folder or folder in path.parents
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
     """Whether ``a`` and ``b`` name the same file (through links too)."""
+    a, b = local_path(a), local_path(b)
+    if a is None or b is None:
+        return False
     if real(a) == real(b):
         return True
     try:
@@ -81,7 +89,7 @@ def check_workdir(workdir: PathLike, *, images: PathLike | None = None,
     fix = ("labelclean writes its files there and the next scan would index them as images; "
            "pass a `workdir` outside the images folder (e.g. .labelclean beside it)")
     if images is not None:
-        if real(wd) == real(images):
+        if local_path(images) is not None and real(wd) == real(local_path(images)):
             raise ConfigError(f"the work directory {wd} is the images folder; {fix}")
         if is_inside(wd, images):
             raise ConfigError(f"the work directory {wd} is inside the images folder "

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from labelclean.io.locations import read_error, read_image_bytes
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 #: Images declaring more pixels than this are refused as decompression bombs (PIL's own limit).
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
@@ -118,14 +120,16 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255))
 
 def load_rgb(path: str | Path, *, max_side: int | None = None,
              max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Read a file as an RGB image, decoding JPEGs in draft mode when ``max_side`` allows.
+    """Read a file (local path or URI, :mod:`labelclean.io.locations`) as an RGB image,
+    decoding JPEGs in draft mode when ``max_side`` allows.
 
-    Raises :class:`UnreadableImage` for unusable files, like :func:`open_image`.
+    Raises :class:`UnreadableImage` for unusable files, like :func:`open_image` (``missing
+    file`` / ``cannot read file: ...`` for one that cannot be read).
     """
     try:
-        data = Path(path).read_bytes()
+        data = read_image_bytes(path)
     except OSError as exc:
-        raise UnreadableImage(f"cannot read file: {exc.strerror or exc}") from None
+        raise UnreadableImage(read_error(exc)) from None
     draft = (max_side, max_side) if max_side else None
     img, _ = open_image(data, max_pixels=max_pixels, draft_size=draft, draft_mode="RGB")
     return to_rgb(img)

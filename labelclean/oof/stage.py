@@ -379,12 +379,13 @@ def _features(workdir: Path, model: str | None, rows: np.ndarray):
 
 def _images(root: Path | None, paths, size: int, progress: ProgressFn | None):
     from labelclean.io.formats import missing_images_root
+    from labelclean.io.locations import image_location
     from labelclean.models.inputs import ImageRows
     from labelclean.train.loop import preload
 
     if root is None:
         raise missing_images_root()
-    rows = ImageRows([str(root / p) for p in paths], size)
+    rows = ImageRows([image_location(root, p) for p in paths], size)
     return preload(rows, lambda d, t: report(progress, d, t, "load images"))
 
 

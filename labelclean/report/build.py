@@ -25,6 +25,7 @@ from labelclean import __version__
 from labelclean.io.dataset import parse_labels, sort_classes
 from labelclean.io.formats import ACTIONS, OOF_META
 from labelclean.io.formats import images_root as scanned_root
+from labelclean.io.locations import as_location, image_location
 from labelclean.io.workdir import (
     MANIFEST,
     REPORT_DIR,
@@ -105,7 +106,7 @@ def build_report(workdir: str | os.PathLike, images_root: str | os.PathLike | No
     workdir = Path(workdir)
     if inputs is None:
         inputs = load_inputs(workdir, oof=oof, class_names=class_names)
-    root = (Path(images_root) if images_root is not None
+    root = (as_location(images_root) if images_root is not None
             else scanned_root(workdir, required=True))
     out = Path(out_dir) if out_dir is not None else workdir / REPORT_DIR
     assets = out / "assets"
@@ -151,11 +152,11 @@ def _thumbnails(inputs: ReportInputs, root: Path, out: Path, size: int, workers:
     wanted: dict[str, Path] = {}
     if inputs.manifest is not None:
         rows = inputs.manifest.iloc[flagged_order(inputs.manifest)]
-        wanted.update((p, root / p) for i, p in zip(rows["image_id"], rows["path"])
+        wanted.update((p, image_location(root, p)) for i, p in zip(rows["image_id"], rows["path"])
                       if i in path_of)
     if inputs.duplicates is not None:
-        wanted.update((path_of[i], root / path_of[i]) for i in inputs.duplicates["image_id"]
-                      if i in path_of)
+        wanted.update((path_of[i], image_location(root, path_of[i]))
+                      for i in inputs.duplicates["image_id"] if i in path_of)
     return make_thumbnails(wanted, out, size=size, workers=workers, force=force,
                            progress=progress)
 

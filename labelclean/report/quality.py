@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from labelclean.io.formats import read_index
+from labelclean.io.locations import image_location
 from labelclean.io.qualityfile import QUALITY_ISSUES, read_quality
 
 #: Examples shown per issue.
@@ -53,7 +54,8 @@ def quality_section(workdir: str | os.PathLike, root: Path, assets: Path, *,
         examples = [{"image_id": str(i), "path": path_of.get(str(i), ""),
                      "score": None if np.isnan(s) else round(float(s), 3)}
                     for i, s in zip(rows["image_id"], rows[f"{issue}_score"])]
-        wanted.update((e["path"], root / e["path"]) for e in examples if e["path"])
+        wanted.update((e["path"], image_location(root, e["path"])) for e in examples
+                      if e["path"])
         issues.append({"name": issue, "meaning": MEANING[issue], "count": int(hit.sum()),
                        "share": float(hit.mean()) if len(hit) else 0.0,
                        "examples": examples})

@@ -19,6 +19,7 @@ from PIL import Image
 from labelclean.backends.local import pool_map
 from labelclean.errors import environment_error
 from labelclean.io.imageio import UnreadableImage, load_rgb
+from labelclean.io.locations import stat_many
 from labelclean.io.workdir import (
     check_free_space,
     make_dirs,
@@ -81,9 +82,13 @@ def _task(args: tuple[str, str, int, int]) -> str | None:
     return str(tmp)
 
 
-def _is_fresh(src: Path, dest: Path) -> bool:
+def _is_fresh(src: tuple[int, int] | None, dest: Path) -> bool:
+    """Whether the thumbnail ``dest`` is newer than its image (``src``: its size and
+    mtime, None when it cannot be stat'ed)."""
+    if src is None:
+        return False
     try:
-        return dest.stat().st_mtime_ns >= src.stat().st_mtime_ns
+        return dest.stat().st_mtime_ns >= src[1]
     except OSError:
         return False
 
@@ -105,8 +110,9 @@ def make_thumbnails(images: dict[str, Path], out_dir: str | os.PathLike, *,
     names = {rel: thumbnail_name(rel) for rel in images}
     stats = ThumbnailStats()
     todo = []
-    for rel, src in images.items():
-        if not force and _is_fresh(Path(src), out / names[rel]):
+    stamps = dict(zip(images, stat_many([str(src) for src in images.values()])))
+    for rel in images:
+        if not force and _is_fresh(stamps[rel], out / names[rel]):
             stats.reused += 1
         else:
             todo.append(rel)

@@ -8,7 +8,6 @@ thumbnail that later stages use to verify near-duplicates without decoding again
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,17 +22,16 @@ from labelclean.backends.local import pool_map
 from labelclean.backends.ray import check_backend, remove_scratch
 from labelclean.io.dataset import Dataset
 from labelclean.io.formats import (
-    INDEX_COLUMNS,
     labeled_mask,
     read_hashes,
     read_index,
     read_thumbs,
     write_hashes,
     write_index,
-    write_thumbs,
 )
 from labelclean.io.guard import check_workdir
 from labelclean.io.imageio import DEFAULT_MAX_PIXELS, UnreadableImage, open_image
+from labelclean.io.locations import read_error, read_image_bytes, root_text, stat_many
 from labelclean.io.qualityfile import read_quality, write_quality
 from labelclean.io.workdir import (
     HASHES,
@@ -41,11 +39,14 @@ from labelclean.io.workdir import (
     QUALITY,
     THUMBS,
     Workdir,
+    atomic_path,
+    check_free_space,
     file_fingerprint,
     fingerprint,
     remove_file,
 )
 from labelclean.progress import ProgressFn, report
+from labelclean.scan.assembly import ScanColumns
 from labelclean.scan.hashing import check_hash_methods, hash_hex
 from labelclean.scan.quality import (
     MEASURES,
@@ -78,7 +79,8 @@ class ScanResult:
 def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
               max_pixels: int = DEFAULT_MAX_PIXELS, quality: bool = True
               ) -> tuple[dict, dict, np.ndarray | None]:
-    """Read one file: (index fields, {method: hex hash}, thumbnail or None).
+    """Read one file (a local path or a URI): (index fields, {method: hex hash},
+    thumbnail or None).
 
     With ``quality``, the index fields include the raw image-quality figures of
     :data:`labelclean.scan.quality.MEASURES` (from the same decode). Never raises for a bad
@@ -87,13 +89,9 @@ def scan_file(path: str, hash_methods: tuple[str, ...] = ("phash",),
     row: dict[str, Any] = {"readable": False, "error": "", "width": None, "height": None,
                            "mode": "", "format": "", "bytes": None, "sha256": ""}
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        row["error"] = "missing file"
-        return row, {}, None
+        data = read_image_bytes(path)
     except OSError as exc:
-        row["error"] = f"cannot read file: {exc.strerror or exc}"
+        row["error"] = read_error(exc)
         return row, {}, None
     row["bytes"] = len(data)
     row["sha256"] = hashlib.sha256(data).hexdigest()
@@ -158,8 +156,9 @@ def _local_results(todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
 def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
                  max_pixels: int, quality: bool, key: str, workers: int | None,
                  address: str | None, progress: ProgressFn | None) -> Iterator[tuple]:
-    """``(row, scan_file's result)`` of every ``todo`` row, in row order, computed by Ray
-    tasks; rows an interrupted run of the same ``key`` finished are read back, not redone."""
+    """``(row, scan_file's result)`` of every ``todo`` row (in no particular order),
+    computed by Ray tasks; rows an interrupted run of the same ``key`` finished are read
+    back, not redone. The results are read back one Parquet part at a time."""
     from labelclean.backends.ray import RowParts, collect, map_listing, scratch_folder
 
     parts = RowParts(scratch_folder(wd.root, "scan"), key)
@@ -178,22 +177,25 @@ def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[s
                             fn_kwargs={"hash_methods": hash_methods, "max_pixels": max_pixels,
                                        "quality": quality}, concurrency=workers,
                             address=address), parts, on_rows=tick)
-    found = parts.read(["result"])
-    for i, blob in zip(found["row"].tolist(), found["result"]):
-        yield i, pickle.loads(blob)
+    for found in parts.each(["result"]):
+        for i, blob in zip(found["row"].tolist(), found["result"]):
+            yield i, pickle.loads(blob)
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
-    """Fingerprint of the dataset: every file's size and mtime, and the labels file."""
-    stats = []
-    for rec in dataset.records:
-        try:
-            st = os.stat(dataset.abspath(rec)) if rec.problem is None else None
-        except OSError:
-            st = None
-        stats.append((rec.image_id, rec.path, st.st_size if st else -1,
-                      st.st_mtime_ns if st else -1))
-    return fingerprint(str(dataset.root.resolve()), file_fingerprint(dataset.labels_file),
+    """Fingerprint of the dataset: every file's size and mtime (from the store's listing
+    when it gave them, else asked for, in one call per filesystem), and the labels file."""
+    known = dataset.listed_stats
+    found: list[tuple[int, int] | None] = [
+        known.get(rec.path) if rec.problem is None else None for rec in dataset.records]
+    wanted = [i for i, rec in enumerate(dataset.records)
+              if rec.problem is None and found[i] is None]
+    for i, st in zip(wanted, stat_many([dataset.location(dataset.records[i])
+                                        for i in wanted])):
+        found[i] = st
+    stats = [(rec.image_id, rec.path, *(st or (-1, -1)))
+             for rec, st in zip(dataset.records, found)]
+    return fingerprint(root_text(dataset.root), file_fingerprint(dataset.labels_file),
                        dataset.id_col, dataset.label_col, dataset.path_col, stats)
 
 
@@ -233,30 +235,26 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
                           thumbs=read_thumbs(wd.root), quality=table,
                           summary=summarize_index(index, table), reused=True)
 
-    todo = [(i, str(dataset.abspath(r))) for i, r in enumerate(dataset.records)
+    todo = [(i, dataset.location(r)) for i, r in enumerate(dataset.records)
             if r.problem is None]
-    n = len(dataset.records)
-    rows: list[dict] = [dict(error=r.problem or "") for r in dataset.records]
-    hash_rows: list[dict] = [{} for _ in range(n)]
-    thumbs = np.zeros((n, THUMB_SIDE, THUMB_SIDE), dtype=np.uint8)
     results = (_ray_results(wd, todo, hash_methods, max_pixels, quality,
                             fingerprint(params, inputs), workers, ray_address, progress)
                if backend == "ray" else _local_results(todo, hash_methods, max_pixels,
                                                        quality, workers, progress))
-    for i, (row, hashes, thumb) in results:
-        rows[i] = row
-        hash_rows[i] = hashes
-        if thumb is not None:
-            thumbs[i] = thumb
-    index = _index_frame(dataset, rows)
-    hashes = pd.DataFrame([{"image_id": r.image_id, **{m: h.get(m, "") for m in hash_methods}}
-                           for r, h in zip(dataset.records, hash_rows)])
-    table = (quality_table(index, pd.DataFrame(rows, columns=list(MEASURES)), thresholds)
-             if quality else None)
     wd.ensure()
+    n = len(dataset.records)
+    check_free_space(wd.path(THUMBS), n * THUMB_SIDE * THUMB_SIDE + 128)
+    with atomic_path(wd.path(THUMBS)) as thumbs_tmp:  # filled as the results arrive
+        found = ScanColumns(dataset.records, hash_methods, quality, thumbs_tmp, THUMB_SIDE)
+        for i, (row, hashes, thumb) in results:
+            found.put(i, row, hashes, thumb)
+        found.close_thumbs()
+        thumbs = np.load(thumbs_tmp, mmap_mode="r")  # still mapped once renamed
+    index, hashes = found.index(), found.hash_table()
+    table = quality_table(index, found.raw_measures(), thresholds) if quality else None
+    del found
     write_index(index, wd.root)
     write_hashes(hashes, wd.root)
-    write_thumbs(thumbs, wd.root)
     if table is not None:  # not in the record: noise adds the outliers to it
         write_quality(table, wd.root)
     elif wd.path(QUALITY).exists():
@@ -288,27 +286,10 @@ def _warm_up(hash_methods: tuple[str, ...]) -> None:
 
 
 def _dataset_meta(dataset: Dataset) -> dict:
-    return {"root": str(dataset.root.resolve()), "kind": dataset.kind,
+    return {"root": root_text(dataset.root), "kind": dataset.kind,
             "labels_file": str(dataset.labels_file.resolve()) if dataset.labels_file else None,
             "id_col": dataset.id_col, "label_col": dataset.label_col,
             "path_col": dataset.path_col, "classes": dataset.classes}
-
-
-def _index_frame(dataset: Dataset, rows: list[dict]) -> pd.DataFrame:
-    records = []
-    for rec, row in zip(dataset.records, rows):
-        records.append({
-            "image_id": rec.image_id, "path": rec.path,
-            "label": "" if rec.label is None else rec.label,
-            "readable": bool(row.get("readable", False)), "error": row.get("error", ""),
-            "width": row.get("width"), "height": row.get("height"),
-            "mode": row.get("mode", ""), "format": row.get("format", ""),
-            "bytes": row.get("bytes"), "sha256": row.get("sha256", ""),
-        })
-    frame = pd.DataFrame.from_records(records, columns=INDEX_COLUMNS)
-    for col in ("width", "height", "bytes"):
-        frame[col] = frame[col].astype("Int64")
-    return frame
 
 
 def summarize_index(index: pd.DataFrame, quality: pd.DataFrame | None = None

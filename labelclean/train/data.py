@@ -19,6 +19,7 @@ import pandas as pd
 
 from labelclean.errors import ConfigError, MissingStageError, NoLabelsError
 from labelclean.io.groups import in_row_order, workdir_groups
+from labelclean.io.locations import image_location
 from labelclean.io.workdir import CLEAN, fingerprint
 from labelclean.train.holdout import holdout_mask, touching
 from labelclean.train.pools import flagged_mask, folder_pool, readable_files, review_mask
@@ -119,7 +120,7 @@ def _val_file(root: Path, path: str, meta: dict, classes: list, index: pd.DataFr
     for rec, code in zip(listed, codes):
         row = row_of.get(rec.path)
         if row is None:
-            extra.append((str((root / rec.path).resolve()), int(code)))
+            extra.append((image_location(root, rec.path, resolve=True), int(code)))
         elif readable[row]:
             rows.append(row)
             row_codes.append(int(code))
@@ -210,7 +211,7 @@ def _assemble(index, root: Path, codes, classes, train, split: _Split, pool, fol
               source: str, notes: list[str]) -> TrainData:
     used = np.flatnonzero(train | pool | np.isin(np.arange(len(index)), split.val_rows))
     where = {int(r): i for i, r in enumerate(used)}
-    paths = [str((root / p).resolve()) for p in index["path"].to_numpy(str)[used]]
+    paths = [image_location(root, p, resolve=True) for p in index["path"].to_numpy(str)[used]]
     ids = index["image_id"].astype(str).to_numpy()[used].tolist()
     labels = np.where(train[used], codes[used], -1).astype(np.int64)
     val = [where[int(r)] for r in split.val_rows]
