@@ -22,8 +22,8 @@ from pathlib import Path
 
 from labelclean.errors import ConfigError
 from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS, RELATED
-from labelclean.io.trainfiles import TRAIN_DIR
 from labelclean.io.locations import local_path
+from labelclean.io.trainfiles import TRAIN_DIR
 from labelclean.io.workdir import (
     DUPLICATES,
     EMBEDDINGS_DIR,
