@@ -35,6 +35,11 @@ def predict_cmd(
 
     check_output(out_file, images_root=images, inputs={"the labels file": labels},
                  example="predictions.csv")
+    project = _project_here()
+    if project is not None:  # nor may it replace the project's own files here
+        check_output(out_file, images_root=project.dataset.images, workdir=project.workdir,
+                     inputs={"the project's labels file": project.dataset.labels},
+                     example="predictions.csv")
     with progress_bar("predict") as progress:
         result = predict_folder(checkpoint, images, labels=labels, tta=tta, device=device,
                                 progress=progress)
@@ -43,3 +48,16 @@ def predict_cmd(
               markup=False)
     for note in result.notes:
         err.print(f"Note: {note}", markup=False)
+
+
+def _project_here():
+    """The project of this folder's project file (its dataset and work directory), or None
+    when there is none or it cannot be read (predict needs no project)."""
+    from labelclean.errors import LabelcleanError
+
+    from .common import load
+
+    try:
+        return load(None, None, None, None)
+    except LabelcleanError:
+        return None

@@ -79,3 +79,32 @@ def test_predict_errors_name_the_option(trained, cli, tmp_path):
     result = cli("predict", "--checkpoint", run.out, "--images", demo.images, "--out",
                  demo.images / "p.csv")
     assert result.exit_code == 1 and "inside the images folder" in result.output
+
+
+def test_predict_never_replaces_the_projects_files(trained, cli, tmp_path):
+    """With a project file in the folder, --out may not land on its labels file, in its
+    images folder or on its work directory's files."""
+    root, demo, run = trained
+    (tmp_path / "labelclean.toml").write_text(
+        f'[dataset]\nimages = "{root / "data/train_images"}"\n'
+        f'labels = "{root / "data/labels.csv"}"\nworkdir = "{root / "work"}"\n')
+    for target, says in ((root / "data/labels.csv", "the project's labels file"),
+                         (root / "work/oof.csv", "would replace the work directory's oof.csv"),
+                         (root / "data/train_images/p.csv", "inside the images folder")):
+        before = target.read_bytes() if target.exists() else None
+        result = cli("predict", "--checkpoint", run.out, "--images", tmp_path, "--out", target)
+        assert result.exit_code == 1 and says in result.output, result.output
+        assert (target.read_bytes() if target.exists() else None) == before
+
+
+def test_train_out_may_not_replace_the_work_directorys_files(trained):
+    from labelclean.errors import ConfigError
+    from labelclean.train.compare import output_folder
+    from labelclean.train.options import TrainOptions
+
+    root, _, _ = trained
+    work = root / "work"
+    with pytest.raises(ConfigError, match="replace the work directory's summary.json"):
+        output_folder(work, TrainOptions(out=str(work)), "ce")
+    assert output_folder(work, TrainOptions(out=str(work / "mine")), "ce") == work / "mine"
+    assert output_folder(work, TrainOptions(), "ce") == work / "train" / "ce"

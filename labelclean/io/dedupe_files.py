@@ -21,12 +21,8 @@ import pandas as pd
 
 from labelclean.errors import WorkdirFileError
 from labelclean.io.checks import check_columns, check_exists, read_csv_text, resolve
-from labelclean.io.workdir import write_csv
+from labelclean.io.workdir import AGAINST_DIR, LEAKS, RELATED, write_csv  # noqa: F401
 
-RELATED = "related.csv"
-LEAKS = "leaks.csv"
-#: the folder where ``dedupe --against`` scans each other set
-AGAINST_DIR = "against"
 RELATED_COLUMNS = ["image_id", "other_id", "method", "score", "group_id", "other_group_id"]
 LEAKS_COLUMNS = ["image_id", "other_set", "other_path", "method", "score"]
 _FIX = "run 'labelclean dedupe --force'"

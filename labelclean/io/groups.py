@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from labelclean.arrays import group_labels
 from labelclean.errors import ConfigError
@@ -73,16 +73,16 @@ def _chain_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.array([i for i, k in enumerate(keys) if k is not None and k != ""], np.int64)
     if len(rows) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    values = pd.Series(keys[rows]).astype(str).to_numpy()
+    values = np.array([str(k) for k in keys[rows]], dtype=object)
     order = np.argsort(values, kind="stable")
     same = values[order][1:] == values[order][:-1]
     return rows[order][:-1][same], rows[order][1:][same]
 
 
 def duplicate_groups(image_ids: Sequence[str], sha256: Sequence[str] | None = None,
-                     duplicates: pd.DataFrame | None = None,
+                     duplicates: Any = None,
                      user_groups: Sequence[object] | None = None,
-                     related: pd.DataFrame | None = None) -> np.ndarray:
+                     related: Any = None) -> np.ndarray:
     """One group number per image: copies share a number, and so do the images of one user
     group (``group_col``: a patient, a plant); every other image has its own. Copies are
     joined transitively here (a chain of copies must not cross folds either).

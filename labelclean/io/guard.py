@@ -21,21 +21,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labelclean.errors import ConfigError
-from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS, RELATED
 from labelclean.io.locations import local_path
-from labelclean.io.trainfiles import TRAIN_DIR
 from labelclean.io.workdir import (
+    AGAINST_DIR,
     DUPLICATES,
     EMBEDDINGS_DIR,
     HASHES,
     INDEX,
+    LEAKS,
     MANIFEST,
     OOF,
     OOF_SCORED,
     QUALITY,
+    RELATED,
     REPORT_DIR,
     SUMMARY,
     THUMBS,
+    TRAIN_DIR,
 )
 
 PathLike = str | os.PathLike
@@ -156,11 +158,14 @@ def check_output(path: PathLike, *, option: str = "out", images_root: PathLike |
 
 def check_output_dir(path: PathLike, *, option: str = "out",
                      images_root: PathLike | None = None, inputs: Inputs | None = None,
-                     writes: tuple[str, ...] = ("index.html", "assets")) -> Path:
+                     writes: tuple[str, ...] = ("index.html", "assets"),
+                     workdir: PathLike | None = None, own: str | None = None) -> Path:
     """Check the output folder ``path``, in which a command writes ``writes``.
 
-    It may not be a file or lie in the images folder, and neither the images folder nor
-    any of ``inputs`` may lie where it writes. Returns ``path``; raises
+    It may not be a file or lie in the images folder, neither the images folder nor any of
+    ``inputs`` may lie where it writes, and nothing it writes may replace one of the
+    ``workdir``'s own files (:data:`WORKDIR_FILES`) other than inside the command's own
+    folder there (``own``, e.g. ``train``). Returns ``path``; raises
     :class:`~labelclean.errors.ConfigError`.
     """
     path = Path(path)
@@ -178,6 +183,13 @@ def check_output_dir(path: PathLike, *, option: str = "out",
         if hit is not None:
             raise ConfigError(f"{name}: {what} ({given}) is inside {hit}, which this "
                               f"command writes; {_KEEP_OFF}: pass another folder")
+    if workdir is not None and is_inside(path, workdir):
+        for place in places:
+            first = real(place).relative_to(real(workdir)).parts[0]
+            if first in WORKDIR_FILES and first != own:
+                raise ConfigError(f"{name}: writing {place.name} there would replace the work "
+                                  f"directory's {first}, which later stages read; pass a "
+                                  f"folder outside it (or under {Path(workdir) / (own or '')})")
     _check_writable(name, path / writes[0])
     return path
 

@@ -20,11 +20,10 @@ from typing import Any
 import pandas as pd
 
 from labelclean.errors import WorkdirFileError
-from labelclean.io.workdir import write_csv
+from labelclean.io.workdir import TRAIN_DIR, write_csv  # noqa: F401
 
 Source = str | os.PathLike
 
-TRAIN_DIR = "train"
 COMPARISON = "comparison.csv"
 METRICS = "metrics.csv"
 COMPARISON_COLUMNS = ["recipe", "method", "labels_from", "n_train", "n_unlabeled",

@@ -47,6 +47,13 @@ QUALITY = "quality.csv"
 THUMBS = "thumbs.npy"
 REPORT_DIR = "report"
 EMBEDDINGS_DIR = "embeddings"
+#: dedupe's side files: confirmed pairs kept out of one group, copies of other sets' images
+RELATED = "related.csv"
+LEAKS = "leaks.csv"
+#: the folder where ``dedupe --against`` scans each other set
+AGAINST_DIR = "against"
+#: the train stage's runs, one folder each
+TRAIN_DIR = "train"
 #: room a large write leaves free beyond its own size
 FREE_MARGIN = 64 * 1024
 

@@ -61,7 +61,8 @@ def output_folder(workdir: Path, options: TrainOptions, name: str) -> Path:
     from labelclean.io.guard import check_output_dir
 
     out = Path(options.out) if options.out else Path(workdir) / TRAIN_DIR / name
-    return check_output_dir(out, images_root=images_root(workdir), writes=OUTPUTS)
+    return check_output_dir(out, images_root=images_root(workdir), writes=OUTPUTS,
+                            workdir=workdir, own=TRAIN_DIR)
 
 
 def _data(workdir: Path, options: TrainOptions, method: str, labels_from: str,
