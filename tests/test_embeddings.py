@@ -394,7 +394,7 @@ print(sorted(m for m in ("torch", "torchvision", "timm") if m in sys.modules), l
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     imported, errors = done.stdout.strip().split("] ")
-    assert imported == "[" and "No such file" in errors
+    assert imported == "[" and "missing file" in errors
     from labelclean.models.inputs import ImageRows
 
     expected, error = ImageRows([str(tmp_path / "a.jpg")], transform=encoder.preprocess,

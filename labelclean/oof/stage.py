@@ -372,8 +372,7 @@ def _features(workdir: Path, model: str | None, rows: np.ndarray):
     bad = int((~np.isfinite(features).all(axis=1)).sum())
     if bad:
         raise TrainingError(f"the embeddings of {meta.get('model')} hold NaN or infinite "
-                            f"values in {bad:,} rows; recompute them ('labelclean embed "
-                            "--force')")
+                            f"values in {bad:,} rows; recompute them ('labelclean embed --force')")
     return features, meta
 
 
