@@ -13,10 +13,6 @@ class ProgressFn(Protocol):
     def __call__(self, done: int, total: int, description: str = "") -> None: ...
 
 
-def no_progress(done: int, total: int, description: str = "") -> None:
-    """The default progress callback: does nothing."""
-
-
 def report(progress: ProgressFn | None, done: int, total: int, description: str = "") -> None:
     """Call ``progress`` if one was given."""
     if progress is not None:

@@ -243,8 +243,6 @@ class RowParts:
             table = pq.read_table(path, columns=["row", *columns])
             yield {c: table[c].to_numpy(zero_copy_only=False) for c in ["row", *columns]}
 
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def collect(batches: Iterator[dict[str, np.ndarray]], parts: RowParts, *,

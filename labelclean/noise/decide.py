@@ -86,6 +86,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from labelclean.io.qualityfile import QUALITY_ISSUES
+
 FINDINGS = ("unreadable", "duplicate_copy", "label_conflict", "group_confident",
             "consensus_is_given", "label_issue", "best_is_given", "best_confident",
             "low_confidence")
@@ -93,8 +95,7 @@ FINDINGS = ("unreadable", "duplicate_copy", "label_conflict", "group_confident",
 #: Reason tokens, in the order a ``reason`` lists them; unreadable files get
 #: ``unreadable:<why>`` (``empty_file``, ``truncated_image_data``, ``not_an_image``, ...).
 #: The image-quality reasons (``quality.csv``'s issues), listed after the label reasons.
-QUALITY_REASONS = ("dark", "light", "blurry", "low_information", "grayscale",
-                   "odd_aspect_ratio", "odd_size", "outlier")
+QUALITY_REASONS = QUALITY_ISSUES
 REASONS = ("unreadable", "duplicate_copy", "large_group", "leak", "label_conflict",
            "label_issue", "low_confidence", *QUALITY_REASONS)
 

@@ -19,29 +19,19 @@ def no_oof_message(workdir: Any) -> str:
             "labels-file order)")
 
 
-def scored_oof_table(frame: pd.DataFrame, probs: np.ndarray,
-                     classes: Sequence[Any]) -> pd.DataFrame:
-    """The probabilities the noise stage scored, as an ``oof.csv`` table.
-
-    ``frame`` holds the labeled images (``image_id, label, readable``), ``probs`` (M, K)
-    their probabilities in the same order. Rows of unreadable images, or without finite
-    probabilities, are left out; ``fold`` is empty (the files read need not have one).
-    """
-    keep = frame["readable"].to_numpy(bool) & np.isfinite(probs).all(axis=1)
-    return oof_table(frame["image_id"].to_numpy(object)[keep],
-                     frame["label"].to_numpy(object)[keep], None,
-                     probs if keep.all() else probs[keep], list(classes))
-
-
 #: ``oof_scored.csv`` is written this many probabilities (rows x classes) at a time.
 CHUNK_VALUES = 4_000_000
 
 
 def write_scored_oof(frame: pd.DataFrame, probs: np.ndarray, classes: Sequence[Any],
                      target: Any) -> Any:
-    """Write :func:`scored_oof_table` to ``target`` (atomically) a block of rows at a time,
-    so that an (N, K) of 10^8 probabilities is not copied three times over. The file is
-    the one ``write_oof(scored_oof_table(...), target, fast=True)`` writes."""
+    """Write the probabilities the noise stage scored as an ``oof.csv`` table to ``target``
+    (atomically), a block of rows at a time, so that an (N, K) of 10^8 probabilities is not
+    copied three times over.
+
+    ``frame`` holds the labeled images (``image_id, label, readable``), ``probs`` (M, K)
+    their probabilities in the same order. Rows of unreadable images, or without finite
+    probabilities, are left out; ``fold`` is empty (the files read need not have one)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

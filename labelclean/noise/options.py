@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from labelclean.config.options import BOOL, INT, NAMES, NUMBER, PATHS, TEXT, option
 
+#: Tukey's fence of the outlier check: Q3 + this x (Q3 - Q1), as cleanlab's Datalab
+DEFAULT_IQR = 1.5
+
 #: defaults of the label-issue decisions (:func:`labelclean.noise.stage.find_noise`)
 DEFAULTS = {"filter_by": "prune_by_noise_rate", "rank_by": "self_confidence",
             "relabel_threshold": 0.7, "review_threshold": 0.1}
@@ -51,5 +54,5 @@ class NoiseOptions:
         None, INT, "Neighbours an image's outlier distance is the mean distance to (default: "
                    "a tenth of the images searched together, 10 to 100).", low=1)
     outlier_iqr: float = option(
-        1.5, NUMBER, "An outlier's mean neighbour distance is above Q3 + this x (Q3 - Q1) "
+        DEFAULT_IQR, NUMBER, "An outlier's mean neighbour distance is above Q3 + this x (Q3 - Q1) "
                      "of all images' (default 1.5, as cleanlab's Datalab).", low=0)

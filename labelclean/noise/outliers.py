@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from labelclean.noise.options import DEFAULT_IQR
+
 #: Up to this many images the neighbours are searched exactly (IndexFlatL2).
 EXACT_UP_TO = 50_000
-#: ``[noise] outlier_iqr``'s default; ``outlier_k`` defaults to :func:`auto_k`.
-DEFAULT_IQR = 1.5
+#: where the outlier features come from; ``[noise] outlier_iqr``'s default is
+#: :data:`~labelclean.noise.options.DEFAULT_IQR`, ``outlier_k``'s :func:`auto_k`.
 SOURCES = ("auto", "oof", "embeddings", "none")
 
 

@@ -50,19 +50,6 @@ def thumbnail_name(rel_path: str) -> str:
     return hashlib.sha1(rel_path.encode("utf-8")).hexdigest()[:20] + ".jpg"
 
 
-def make_thumbnail(src: str | os.PathLike, dest: str | os.PathLike, size: int = DEFAULT_SIZE,
-                   quality: int = DEFAULT_QUALITY) -> bool:
-    """Write a JPEG of ``src`` fitting in ``size`` x ``size`` pixels to ``dest``.
-
-    Returns False (and writes nothing) when ``src`` cannot be read as an image. The
-    thumbnail is written to a temporary name first, so a crash leaves no partial file.
-    """
-    tmp = _task((str(src), str(dest), size, quality))
-    if tmp is not None:
-        publish(tmp, dest)
-    return tmp is not None
-
-
 def _task(args: tuple[str, str, int, int]) -> str | None:
     """The thumbnail written to a temporary file beside its target (the caller puts it in
     place: inside the report's transaction, when the report is done); None: unreadable.

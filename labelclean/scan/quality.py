@@ -82,8 +82,9 @@ def measure(fine: Image.Image, luma: Image.Image | None = None,
 
     ``fine`` is the image at the working resolution (any PIL mode; YCbCr or L from a JPEG
     draft decode), ``luma`` its luma (L, made when not given) and ``coarse`` that halved
-    (``reduce(2)``, made when not given). The luma statistics come from ``coarse``, the
-    chroma extent from ``fine`` and the blur ratio from both. ``blur_ratio`` is NaN for an
+    (``reduce(2)``, made when not given). The luma and chroma histograms come from
+    ``fine`` (every other pixel of it, :func:`_sample`) and the blur ratio from ``luma``
+    and ``coarse``. ``blur_ratio`` is NaN for an
     image too small or too flat to judge.
     """
     fine = as_ycbcr(fine)
