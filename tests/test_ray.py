@@ -87,6 +87,24 @@ def test_listing_replaces_the_walk(images, tmp_path):
     assert [r.path for r in subset.records] == files[:3]
 
 
+def test_every_stage_sees_the_scan_listing_of_the_project_file(images, tmp_path):
+    """``[scan] listing``: the project's dataset is the listed files for every stage (noise,
+    apply, run), not a walk of the whole folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labelclean.config.project import DatasetSpec
+    from labelclean.io.dataset import list_image_files
+
+    files = list_image_files(images)
+    pq.write_table(pa.table({"path": files[:3]}), tmp_path / "l.parquet")
+    project = Project(dataset=DatasetSpec(images=images), workdir=tmp_path / "w",
+                      stages={"scan": {"listing": str(tmp_path / "l.parquet")}})
+    assert [r.path for r in project.load_dataset().records] == files[:3]
+    assert len(project.load_dataset(tmp_path / "l.parquet").records) == 3
+    assert len(Project(dataset=DatasetSpec(images=images)).load_dataset().records) == len(files)
+
+
 # -- a local Ray ------------------------------------------------------------------------
 
 @pytest.mark.ray

@@ -71,19 +71,23 @@ class Project:
         return self.dataset
 
     def load_dataset(self, listing: str | Path | None = None):
-        """The dataset the project names (read once; the work directory is left out of the
-        walk; ``listing``: a Parquet listing of the images instead of the walk, see
-        :func:`~labelclean.io.dataset.read_listing`). Raises :class:`NoDatasetError` when
-        none is named."""
-        if self._loaded is None or listing is not None:
+        """The dataset the project names (read once per listing; the work directory is left
+        out of the walk). ``listing``: a Parquet listing of the images instead of the walk
+        (:func:`~labelclean.io.dataset.read_listing`), by default ``[scan] listing``, so
+        every stage sees the files the scan saw without walking millions of them. Raises
+        :class:`NoDatasetError` when none is named."""
+        if listing is None:
+            listing = (self.stages.get("scan") or {}).get("listing") or None
+        key = str(listing) if listing else None
+        if self._loaded is None or self._loaded[0] != key:
             from labelclean.io.dataset import load_dataset, read_listing
 
             spec = self.require_dataset()
             files = read_listing(as_location(listing)) if listing else None
-            self._loaded = load_dataset(spec.images, spec.labels, id_col=spec.id_col,
-                                        label_col=spec.label_col, path_col=spec.path_col,
-                                        exclude=[self.workdir], files=files)
-        return self._loaded
+            self._loaded = key, load_dataset(spec.images, spec.labels, id_col=spec.id_col,
+                                             label_col=spec.label_col, path_col=spec.path_col,
+                                             exclude=[self.workdir], files=files)
+        return self._loaded[1]
 
 
 def _resolve(base: Path, value: str | None) -> Path | str | None:
