@@ -334,3 +334,26 @@ def test_cli_errors(cli, demo_copy):
     ok = cli("dedupe", "--workdir", wd, "--hash", "dhash")
     assert ok.exit_code == 0, ok.output  # once scanned with it, dedupe uses that hash
     assert "dhash" in ok.output
+
+
+def test_dedupe_of_unreadable_or_single_images_and_an_unreadable_other_set(cli, tmp_path):
+    """Bad data is data: no readable pair, and an --against set with no readable image, give
+    empty results and a summary, not a traceback."""
+    images, other = tmp_path / "imgs", tmp_path / "other"
+    images.mkdir()
+    other.mkdir()
+    (images / "a.jpg").write_bytes(b"not a jpeg")
+    (images / "b.jpg").write_bytes(b"")
+    (other / "c.jpg").write_bytes(b"junk")
+    assert cli("scan", "--images", images).exit_code == 0
+    done = cli("dedupe", "--images", images)
+    assert done.exit_code == 0, done.output
+    assert "unreadable skipped       2" in done.output
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), np.uint8)).save(
+        images / "ok.png")
+    assert cli("scan", "--images", images).exit_code == 0
+    done = cli("dedupe", "--images", images, "--against", other)
+    assert done.exit_code == 0, done.output
+    assert "leaks                    0   images copying an image of the 1 other set" in done.output
+    assert pd.read_csv(tmp_path / ".labelclean" / "leaks.csv").empty
+    assert pd.read_csv(tmp_path / ".labelclean" / "duplicates.csv").empty

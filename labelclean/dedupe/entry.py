@@ -11,10 +11,12 @@ from labelclean.results import StageResult, plural
 
 def run(project: Any, options: DedupeOptions, *, force: bool = False,
         progress: Any = None) -> StageResult:
-    """Find the duplicates of the scanned work directory (``duplicates.csv``).
+    """Find the duplicates of the scanned work directory (``duplicates.csv``, ``related.csv``,
+    and ``leaks.csv`` against the ``against`` sets).
 
-    Reads what the scan wrote; it never scans (``labelclean run`` scans with every hash the
-    dedupe stage needs).
+    Reads what the scan wrote; it never scans this dataset (``labelclean run`` scans with
+    every hash the dedupe stage needs), only the other sets of ``against``, each into its
+    own folder of the work directory.
     """
     from labelclean.dedupe.stage import dedupe_workdir
 
@@ -42,6 +44,16 @@ def summary_lines(s: dict, workdir: Any, elapsed: float, reused: bool,
              f"  label conflicts    {s['label_conflicts']:>7,}   groups whose labels disagree",
              f"  found by           {methods or '-'}",
              f"  unreadable skipped {s['unreadable_skipped']:>7,}"]
+    if s.get("related_pairs"):
+        lines.append(f"  related pairs      {s['related_pairs']:>7,}   confirmed copies kept out "
+                     f"of one group (no chaining) -> {workdir / 'related.csv'}")
+    if s.get("large_groups"):
+        lines.append(f"  large groups       {len(s['large_groups']):>7,}   reached the size limit:"
+                     " flagged for review, not trusted")
+    if s.get("against_sets"):
+        lines.append(f"  leaks              {s['leaked_images']:>7,}   images copying an image of "
+                     f"the {plural(s['against_sets'], 'other set')} ({s['leaks']:,} pairs) -> "
+                     f"{workdir / 'leaks.csv'}")
     if s.get("rejected_candidates"):
         lines.append(f"  look-alikes rejected by verification {s['rejected_candidates']:,}")
     groups = s.get("top_groups", [])[:top]

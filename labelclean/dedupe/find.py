@@ -18,7 +18,8 @@ How a group is found, strongest signal first (the ``method`` column of ``duplica
     similarity >= ``threshold``.
 
 Near candidates are confirmed by the thumbnails (:mod:`labelclean.dedupe.verify`) unless
-``verify=False``; confirmed pairs are joined into groups by union-find. Only one copy of
+``verify=False``; confirmed pairs become star groups, a keeper and its copies, never
+joined through a third image (:mod:`labelclean.dedupe.stars`). Only one copy of
 each set of byte-identical files takes part in the searches. Unreadable files are skipped
 and counted.
 """
@@ -265,7 +266,7 @@ def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd
     """Candidate pairs (``i < j``, method, score) with verification hints (see
     :func:`_with_plain_hints`), one row per pair, the strongest method naming it."""
     frames, windows, spectra = [], None, None
-    for method in methods:
+    for method in methods if len(reps) >= 2 else ():  # fewer than two images: no pairs
         report(progress, 0, 1, f"candidates: {method}")
         if method == "hash":
             codes = hashes[opts.hash_method].to_numpy()[reps]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from labelclean.dedupe.confirm import confirm, pair_frame, with_plain_hints
-from labelclean.dedupe.neighbors import Pairs
+from labelclean.dedupe.neighbors import Pairs, hash_candidates
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.photo import DetailImages, window_candidates
 from labelclean.io.dedupe_files import AGAINST_DIR, LEAKS_COLUMNS
@@ -51,18 +51,12 @@ def scan_other(root: Path, folder: str | Path, hash_method: str):
 
 def _cross_hash(ours: np.ndarray, theirs: np.ndarray, radius: int, k: int) -> Pairs:
     """(our row, their row, Hamming distance) of each of our codes' ``k`` nearest codes of
-    theirs within ``radius``."""
-    import faiss
-
-    if not len(ours) or not len(theirs):
+    theirs within ``radius`` (:func:`~labelclean.dedupe.neighbors.hash_candidates`)."""
+    parts = list(hash_candidates(ours, radius, k, base=theirs))
+    if not parts:
         return Pairs.empty()
-    index = faiss.IndexBinaryFlat(64)
-    index.add(np.ascontiguousarray(theirs, np.uint8))
-    dist, found = index.search(np.ascontiguousarray(ours, np.uint8), min(k, len(theirs)))
-    rows = np.repeat(np.arange(len(ours)), dist.shape[1])
-    dist, found = dist.ravel(), found.ravel()
-    ok = (found >= 0) & (dist <= radius)
-    return Pairs(rows[ok], found[ok].astype(np.int64), dist[ok].astype(np.float32))
+    rows, found, dist = (np.concatenate(p) for p in zip(*parts))
+    return Pairs(rows, found, dist)
 
 
 def _cross_candidates(ours, theirs, n: int, opts: DedupeOptions
@@ -84,7 +78,8 @@ def _cross_candidates(ours, theirs, n: int, opts: DedupeOptions
         opts.hash_method)))
     both = np.concatenate([ours.thumbs, theirs.thumbs])
     names = transform_names(opts.flips, opts.rotations)
-    for rows, pool, base in ((mine, other, n), (n + other, mine, 0)):
+    searches = ((mine, other, n), (n + other, mine, 0)) if len(mine) and len(other) else ()
+    for rows, pool, base in searches:  # nothing readable on one side: no window to search
         hints = window_candidates(both, rows, names, other=both[base + pool])
         a = base + pool[hints.a]
         frame = pd.DataFrame({"i": np.minimum(a, hints.b), "j": np.maximum(a, hints.b),

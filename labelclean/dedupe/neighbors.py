@@ -102,25 +102,30 @@ def hamming_pairs(codes: np.ndarray, radius: int, max_neighbours: int = MAX_HASH
     return _ordered_unique(*(np.concatenate(p) for p in zip(*parts)))
 
 
-def hash_candidates(codes: np.ndarray, radius: int, max_neighbours: int = MAX_HASH_NEIGHBOURS):
+def hash_candidates(codes: np.ndarray, radius: int, max_neighbours: int = MAX_HASH_NEIGHBOURS,
+                    base: np.ndarray | None = None):
     """Yield ``(rows, neighbours, distances)`` per batch of :data:`HASH_BATCH` query rows:
     each row's ``max_neighbours`` nearest other rows within ``radius`` bits (arrays of at
-    most ``HASH_BATCH x max_neighbours``; int64, int64, float32)."""
+    most ``HASH_BATCH x max_neighbours``; int64, int64, float32). ``codes`` (N, 8) uint8;
+    with ``base`` (M, 8) the neighbours are rows of ``base`` (another set) instead."""
     import faiss
 
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    if codes.ndim != 2 or codes.shape[1] != 8:
-        raise ValueError(f"codes must be (N, 8) uint8, got {codes.shape}")
-    if len(codes) < 2:
+    searched = codes if base is None else np.ascontiguousarray(base, dtype=np.uint8)
+    for name, x in (("codes", codes), ("base", searched)):
+        if x.ndim != 2 or x.shape[1] != 8:
+            raise ValueError(f"{name} must be (N, 8) uint8, got {x.shape}")
+    if (len(codes) < 2) if base is None else (not len(codes) or not len(searched)):
         return
     index = faiss.IndexBinaryFlat(64)
-    index.add(codes)
-    k = min(int(max_neighbours) + 1, len(codes))  # + 1: the row itself is usually found
+    index.add(searched)
+    # + 1 within one set: the row itself is usually found
+    k = min(int(max_neighbours) + (base is None), len(searched))
     for start in range(0, len(codes), HASH_BATCH):
         dist, found = index.search(codes[start:start + HASH_BATCH], k)
         rows = np.repeat(np.arange(start, start + len(dist), dtype=np.int64), k)
         dist, found = dist.ravel(), found.ravel().astype(np.int64)
-        ok = (found >= 0) & (found != rows) & (dist <= radius)
+        ok = (found >= 0) & (dist <= radius) & ((found != rows) if base is None else True)
         rows, found, dist = rows[ok], found[ok], dist[ok]
         keep = _nearest_per_row(rows, dist, int(max_neighbours), found)
         yield rows[keep], found[keep], dist[keep].astype(np.float32)

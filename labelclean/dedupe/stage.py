@@ -1,9 +1,11 @@
 """The dedupe stage on a work directory: read the scan (and embeddings), write duplicates.csv.
 
 Inputs: ``index.csv``, ``hashes.csv`` and ``thumbs.npy`` from the scan, and optionally
-``embeddings/<model>.npy``. Output: ``duplicates.csv`` (columns
-:data:`labelclean.io.formats.DUPLICATES_COLUMNS`) and the stage record
-``stages/dedupe.json``; a run whose inputs and options are unchanged reuses them.
+``embeddings/<model>.npy`` and the other sets of ``--against`` (scanned into
+``against/<name>-<hash>/``, never written to). Output: ``duplicates.csv`` (columns
+:data:`labelclean.io.formats.DUPLICATES_COLUMNS`), ``related.csv`` and ``leaks.csv``
+(:mod:`labelclean.io.dedupe_files`), then the stage record ``stages/dedupe.json``; a run
+whose inputs and options are unchanged reuses them.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def dedupe_workdir(workdir: str | Path, *, options: DedupeOptions | None = None,
                              progress=progress)
     leaks = leaks_against(wd.root, index, hashes if hashes is not None else (
         _read_hashes(wd, opts) if opts.against else None), thumbs, images_root(wd.root), opts)
-    result.summary.update(leaks=len(leaks), leaked_images=int(leaks["image_id"].nunique()))
+    result.summary.update(leaks=len(leaks), leaked_images=int(leaks["image_id"].nunique()),
+                          against_sets=len(opts.against or ()))
     write_duplicates(result.table, wd.root)
     write_related(result.related, wd.root)
     write_leaks(leaks, wd.root)
