@@ -168,7 +168,8 @@ def test_ray_embed_equals_local_and_resumes(ray_session, images, tmp_path, monke
     assert meta.get("rows_done")  # a record of the finished rows, beside the prefix
     monkeypatch.setattr(backend, "STOP_AFTER", None)
     job = prepare_embedding(tmp_path / "ray", backend="ray", batch_size=8, **TINY)
-    job.run()
+    done = job.run()
+    assert 0 < done.computed < len(dataset.records)  # the rows done before are not redone
     local, local_meta = _embedded(tmp_path / "local")
     ray, ray_meta = _embedded(tmp_path / "ray")
     np.testing.assert_allclose(ray.astype(np.float32), local.astype(np.float32), atol=2e-3)

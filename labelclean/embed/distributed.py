@@ -74,11 +74,12 @@ class EncoderActor:
 
 def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
                   progress: ProgressFn | None, *, checkpoint: Callable, batch_size: int
-                  ) -> None:
+                  ) -> int:
     """Compute the rows of ``job`` (an :class:`~labelclean.embed.stage.EmbedJob`) that are
     not done yet with Ray; ``build``: :func:`~labelclean.models.backbones.build_encoder`'s
     arguments for the actors, ``batch_size`` the model's. ``checkpoint(array, meta,
-    meta_path, completed)`` flushes the rows and writes the json as rows complete."""
+    meta_path, completed)`` flushes the rows and writes the json as rows complete. Returns
+    how many rows it computed (not the rows an interrupted run had done)."""
     _checkpoint = checkpoint
     n, meta = len(job.ids), job.meta
     scratch = f"embed/{job.npy.stem}"
@@ -129,6 +130,7 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
             remove_scratch(job.workdir.root, scratch)
         else:
             save()
+    return len(todo)
 
 
 def _listing(job: Any, todo: np.ndarray) -> dict[str, np.ndarray]:

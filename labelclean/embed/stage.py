@@ -203,13 +203,13 @@ class EmbedJob:
                 from labelclean.embed.distributed import fill_with_ray
 
                 batch = self.batch_size or default_batch_size(self.encoder.device.type)
-                fill_with_ray(self, self.build, self.ray_address, progress,
-                              checkpoint=_checkpoint, batch_size=batch)
+                result.computed = fill_with_ray(self, self.build, self.ray_address, progress,
+                                                checkpoint=_checkpoint, batch_size=batch)
             else:
                 with _cpu_threads(self.encoder, self.threads):
                     _fill(self, progress)
+                result.computed = len(self.ids) - self.start
             result.seconds = time.perf_counter() - began
-            result.computed = len(self.ids) - self.start
             wd = self.workdir
             wd.write_record("embed", {k: self.meta[k] for k in SETTINGS},
                             self.meta["ids_sha256"], [str(p.relative_to(wd.root))
