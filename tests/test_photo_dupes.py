@@ -71,11 +71,12 @@ def test_a_chain_of_overlapping_crops_is_not_one_group(photos, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     china = photos[0]
-    # B the middle of the photo; A and C shifted 8 % left and right: each a crop of about
-    # 8 % of B's width... but A and C are 16 % apart, not copies of each other
-    _crop(china, (0.10, 0.1, 0.80, 0.9)).save(folder / "a.jpg", quality=92)
-    _crop(china, (0.14, 0.1, 0.86, 0.9)).resize((400, 457)).save(folder / "b.jpg", quality=92)
-    _crop(china, (0.20, 0.1, 0.90, 0.9)).save(folder / "c.jpg", quality=92)
+    # B the middle of the photo; A and C crops of B, 7.5 % of its width off its right and
+    # left side: copies of B, but A and C are 8 % apart, each holding what the other lacks
+    # (not a window of one another), so not copies of each other
+    _crop(china, (0.10, 0.1, 0.84, 0.9)).save(folder / "a.jpg", quality=92)
+    _crop(china, (0.10, 0.1, 0.90, 0.9)).resize((400, 400)).save(folder / "b.jpg", quality=92)
+    _crop(china, (0.16, 0.1, 0.90, 0.9)).save(folder / "c.jpg", quality=92)
     result, groups, wd = _dedupe(folder, tmp_path)
     assert not _together(groups, "a.jpg", "c.jpg")
     assert groups  # B took one of them as its copy

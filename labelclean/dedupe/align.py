@@ -59,6 +59,9 @@ INVERSE = {"none": "none", "flip_lr": "flip_lr", "flip_ud": "flip_ud", "rot90": 
 COARSE_STEPS = (-0.05, 0.0, 0.05)
 FINE_STEPS = (-0.025, 0.0, 0.025)
 FINEST_STEPS = (-0.0125, 0.0, 0.0125)
+#: Steps of the second look's last round: half the finest (0.4 px of a 64 px image), so
+#: a copy moved by less than one finest step (a shift of a few pixels) is aligned too.
+HALF_STEPS = (-0.00625, 0.0, 0.00625)
 
 
 def transform_names(flips: bool, rotations: bool) -> tuple[str, ...]:
@@ -93,7 +96,7 @@ def resample_matrix(start: np.ndarray, stop: np.ndarray, size: int, out: int) ->
 
 
 #: Window edges are multiples of this (the search steps and indexed windows are).
-GRID = 0.0125
+GRID = 0.00625
 _CACHE: dict[tuple[int, int], dict[int, np.ndarray]] = {}
 
 
@@ -167,13 +170,15 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
 
 
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
-          rounds: int = 4, steps: tuple[float, ...] = STEPS) -> np.ndarray:
+          rounds: int = 4, steps: tuple[float, ...] = STEPS, half: bool = False
+          ) -> np.ndarray:
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
 
     ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
     ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
     moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
-    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest).
+    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest); with ``half``, one
+    more round by :data:`HALF_STEPS`.
     """
     t = np.asarray(original, np.float32)
     side = t.shape[1] // SCALE
@@ -182,6 +187,7 @@ def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
     plan = [steps] if rounds == 1 else (
         [COARSE_STEPS] * (rounds - 2) + [FINE_STEPS, FINEST_STEPS] if rounds > 2 else
         [FINE_STEPS, FINEST_STEPS])
+    plan = plan + [HALF_STEPS] if half else plan
     for step in plan:
         rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], side)
         windows = _search_axis(t @ rx.transpose(0, 2, 1), copy_inner, windows, 0, t, step)
@@ -192,11 +198,26 @@ def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
 
 def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a``'s values replaced by ``b``'s of the same rank, row by row ((M, D) arrays):
-    histogram matching, which undoes any monotone brightness curve from ``a`` to ``b``."""
+    histogram matching, which undoes any monotone brightness curve from ``a`` to ``b``.
+
+    Equal values of ``a`` (a region clipped to white or black by the curve) all get the
+    mean of ``b``'s values of their ranks: the curve merged them, so their order carries
+    nothing (ranking them by position would paint a ramp over the flat region)."""
     order = np.argsort(a, axis=1, kind="stable")
+    sa = np.take_along_axis(a, order, axis=1)
+    sb = np.sort(b, axis=1)
+    m, d = a.shape
+    starts = np.ones((m, d), bool)
+    starts[:, 1:] = np.diff(sa, axis=1) > _TIE
+    run = np.cumsum(starts.ravel()) - 1  # one id per run of equal values, across rows
+    means = np.bincount(run, sb.ravel()) / np.bincount(run)
     out = np.empty_like(a)
-    np.put_along_axis(out, order, np.sort(b, axis=1), axis=1)
+    np.put_along_axis(out, order, means[run].reshape(m, d).astype(a.dtype), axis=1)
     return out
+
+
+#: Values of a compared window closer than this (grey levels) count as equal.
+_TIE = 1e-3
 
 
 def _blur(x: np.ndarray) -> np.ndarray:
@@ -258,10 +279,18 @@ def window_table() -> np.ndarray:
 def rough_correlation(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
                       ) -> np.ndarray:
     """(M,) plain correlation of ``copy`` and the ``windows`` of ``original`` (a cheap first
-    test before :func:`align`; higher is more alike)."""
+    test before :func:`align`; higher is more alike), or of their smoothed versions when
+    that is higher: the hint is only as close as the candidate search's windows (steps of
+    5 % of the side), and a fine texture (grass, gravel) stops correlating a few per cent
+    off, while its smoothed picture (the light across it) still does."""
     out = original.shape[1] // SCALE
-    return _correlation(_inner(window_views(original, windows, out)),
-                        _inner(shrink(copy, out)))
+    view = window_views(original, windows, out)
+    target = shrink(copy, out)
+    plain = _correlation(_inner(view), _inner(target))
+    side = out - 2 * max(1, int(round(RING * out)))
+    smooth = _correlation(_blur(_inner(view).reshape(-1, side, side)).reshape(len(view), -1),
+                          _blur(_inner(target).reshape(-1, side, side)).reshape(len(view), -1))
+    return np.maximum(plain, smooth)
 
 
 def descriptors(thumbs: np.ndarray, windows: np.ndarray, side: int = 8) -> np.ndarray:

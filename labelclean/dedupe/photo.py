@@ -52,7 +52,10 @@ WINDOW_NEIGHBOURS = 3
 CLOSE_WINDOW = 0.85
 #: A shifted window is the image's size to within this on both axes (one step of the
 #: window search's grid, :data:`~labelclean.dedupe.align.GRID`).
-TRANSLATION = align.GRID + 1e-3
+TRANSLATION = align.FINEST_STEPS[-1] + 1e-3
+#: How far past the original's edge a window may reach with no border in the copy there
+#: (the accuracy of the window search: two finest steps, as a fraction of the side).
+OVERREACH = 2 * align.FINEST_STEPS[-1] + 1e-3
 _IDENTITY = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
 
 
@@ -202,23 +205,25 @@ def _pose(first, second, hints, t, flipped):
 def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Align and compare both ways round: ``(correlation, score, window, flipped)`` of the
-    better; ``first[m]`` and ``second[m]`` are the images of ``hints.a[m]`` and
-    ``hints.b[m]``; score = correlation + detail correlation."""
+    better, and ``ways`` (2, M, 4) the window found each way round (not flipped, flipped);
+    ``first[m]`` and ``second[m]`` are the images of ``hints.a[m]`` and ``hints.b[m]``;
+    score = correlation + detail correlation."""
     m = len(hints)
     best = (np.full(m, -2.0, np.float32), np.full(m, -4.0, np.float32),
             hints.window.copy(), np.zeros(m, bool))
+    ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
     for t in np.unique(hints.transform):
         rows = np.flatnonzero(hints.transform == t)
         for flipped in (False, True):
             orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
-            hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
-            window = align.align(orig, copy, hint)
+            window = align.align(orig, copy, ways[int(flipped), rows])
+            ways[int(flipped), rows] = window
             corr, detail = align.compare(orig, copy, window)
             better = corr + detail > best[1][rows]
             idx = rows[better]
             best[0][idx], best[1][idx] = corr[better], (corr + detail)[better]
             best[2][idx], best[3][idx] = window[better], flipped
-    return best
+    return (*best, ways)
 
 
 def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.ndarray:
@@ -234,41 +239,65 @@ def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.nd
     return alike
 
 
-def _bordered(copy: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(M,) bool: a window reaching past the original's edge matches a flat strip (a black
-    or padded border) of the copy on that side, as a shifted or padded copy has."""
+def _bordered(copy: np.ndarray, window: np.ndarray, beyond: float = 1e-3) -> np.ndarray:
+    """(M,) bool: every edge where the window reaches more than ``beyond`` past the
+    original's edge matches a flat strip (a black or padded border) of the copy on that
+    side, as a shifted or padded copy has (vacuously true when no edge does). The strip is
+    the reach less the search's accuracy (:data:`OVERREACH`) wide, at least one pixel: a
+    window the search moved a step too far still finds the border, not the picture."""
     side = copy.shape[1]
     strips = {0: lambda c, n: c[:, :n], 1: lambda c, n: c[:, side - n:],
               2: lambda c, n: c[:, :, :n], 3: lambda c, n: c[:, :, side - n:]}
     past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
     flat = np.ones(len(copy), bool)
     for edge in range(4):
-        rows = np.flatnonzero(past[:, edge] > 1e-3)
+        rows = np.flatnonzero(past[:, edge] > beyond)
         if len(rows):
-            n = np.maximum(1, np.floor(past[rows, edge] * side)).astype(int)
+            n = np.maximum(1, np.floor((past[rows, edge] - OVERREACH) * side)).astype(int)
             for r, k in zip(rows, n):
                 flat[r] &= float(strips[edge](copy[r:r + 1].astype(np.float32), k).std()) < 6
     return flat
 
 
-def _second_look(first, second, hints, window, flipped):
-    """(correlation, score, bordered) on the second-look images, refining the first look's
-    window (bordered: see :func:`_bordered`)."""
-    corr = np.zeros(len(hints), np.float32)
-    score = np.zeros(len(hints), np.float32)
-    border = np.zeros(len(hints), bool)
+def _second_look(first, second, hints, ways):
+    """``(correlation, score, window, plausible, bordered)`` on the second-look images, the
+    better of the two ways round, each refining the first look's window of that way
+    (``ways`` (2, M, 4)). The first look may pick the wrong way round for a smooth picture
+    (a crop asked to cover its photo: edges repeated), and its 32 px cannot tell.
+
+    plausible : (M,) bool, the window takes from past the original's edge no more than the
+        search's accuracy (:data:`OVERREACH`), or where it does the copy has a flat strip
+        there (bordered, see :func:`_bordered`: a shifted or padded copy's black border).
+        Past the edge the original has no pixels: another view of the scene matched there
+        (two crops a few steps apart) is not a copy. A plausible way round is preferred.
+    """
+    m = len(hints)
+    corr = np.full(m, -2.0, np.float32)
+    score = np.full(m, -4.0, np.float32)
+    key = np.full(m, -np.inf, np.float32)
+    window = ways[0].copy()
+    plausible = np.zeros(m, bool)
+    border = np.zeros(m, bool)
     for t in np.unique(hints.transform):
+        rows = np.flatnonzero(hints.transform == t)
         for way in (False, True):
-            rows = np.flatnonzero((hints.transform == t) & (flipped == way))
-            if not len(rows):
-                continue
             orig, copy = _pose(first[rows], second[rows], hints, t, way)
-            fine = align.align(orig, copy, window[rows], rounds=2)
+            fine = align.align(orig, copy, ways[int(way), rows], rounds=2, half=True)
             c, d = align.compare(orig, copy, fine)
-            corr[rows], score[rows] = c, c + d
-            border[rows] = _bordered(copy, fine)
-            window[rows] = fine
-    return corr, score, border
+            bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
+            ok = _bordered(copy, fine, OVERREACH)
+            better = np.where(ok, 4.0, 0.0) + c + d > key[rows]
+            idx = rows[better]
+            corr[idx], score[idx], window[idx] = c[better], (c + d)[better], fine[better]
+            key[idx] = (np.where(ok, 4.0, 0.0) + c + d)[better]
+            plausible[idx], border[idx] = ok[better], bd[better]
+    return corr, score, window, plausible, border
+
+
+def _overreach(window: np.ndarray) -> np.ndarray:
+    """(M,) how far the (M, 4) windows reach past the image's edge, at most (0 = inside)."""
+    past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
+    return np.maximum(past.max(axis=1), 0)
 
 
 def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
@@ -302,22 +331,23 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
     corr = np.full(m, -2.0, np.float32)
     score = np.full(m, -4.0, np.float32)
     window = hints.window.copy()
-    flipped = np.zeros(m, bool)
+    ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
     idx = np.flatnonzero(live)
-    corr[idx], score[idx], window[idx], flipped[idx] = _best_both_ways(
+    corr[idx], score[idx], window[idx], _, ways[:, idx] = _best_both_ways(
         ta[hints.a[idx]], tb[hints.b[idx]], hints.subset(idx))
     live &= (corr >= SCREEN[0]) & (score >= SCREEN[1])
     rows = np.flatnonzero(live)
     if not len(rows):
         return ok, out
     sub = hints.subset(rows)
-    w = window[rows].copy()
     if detail is None:
-        corr2, score2, border = corr[rows], score[rows], np.zeros(len(rows), bool)
+        corr2, score2, w = corr[rows], score[rows], window[rows]
+        border = np.zeros(len(rows), bool)
     else:
         da, db = detail if isinstance(detail, tuple) else (detail, detail)
-        corr2, score2, border = _second_look(da.get(sub.a), db.get(sub.b), sub, w,
-                                             flipped[rows])
+        corr2, score2, w, plausible, border = _second_look(da.get(sub.a), db.get(sub.b),
+                                                           sub, ways[:, rows])
+        score2 = np.where(plausible, score2, -4.0)
     # at the whole-image window the thumbnail check has already judged the shapes: what
     # is left for this one is a brightness curve, so it asks for a closer outline
     moved = translated(w, border)
