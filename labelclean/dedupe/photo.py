@@ -38,6 +38,10 @@ MIN_PHOTO_CORRELATION = 0.85
 MIN_WHOLE_CORRELATION = 0.97
 #: Correlation + detail correlation a photo copy needs (2 = same picture).
 MIN_PHOTO_SCORE = 1.55
+#: Correlation + detail correlation that confirms a copy aligned at the whole image whose
+#: correlation is under :data:`MIN_WHOLE_CORRELATION` (a texture, a copy moved by less
+#: than the search's step): its fine detail must then agree closely.
+MIN_WHOLE_SCORE = 1.75
 #: Correlation at the hint below which a pair is not looked at further.
 ROUGH = 0.6
 #: First-look thresholds on the thumbnails (correlation, correlation + detail).
@@ -349,11 +353,13 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                                                            sub, ways[:, rows])
         score2 = np.where(plausible, score2, -4.0)
     # at the whole-image window the thumbnail check has already judged the shapes: what
-    # is left for this one is a brightness curve, so it asks for a closer outline
+    # is left for this one is a brightness curve, so it asks for a closer outline or a
+    # closer fine detail (two different pictures of one kind of thing, two handwritten 3s,
+    # differ in both)
     moved = translated(w, border)
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
-    needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
-    good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
+    close = (corr2 >= MIN_WHOLE_CORRELATION) | (score2 >= MIN_WHOLE_SCORE)
+    good = (corr2 >= MIN_PHOTO_CORRELATION) & (score2 >= MIN_PHOTO_SCORE) & (close | ~whole)
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
     return ok, out
