@@ -250,3 +250,52 @@ def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "### defaults" in out and "### --flips --rotations" in out
     assert "| crop | 10 % a side |" in out
+
+
+def _texture(n: int = 384) -> np.ndarray:
+    """(n, n) uint8 fine texture (like grass seen from above) under a faint light gradient."""
+    noise = np.random.default_rng(0).normal(0, 1, (64, 64)).astype(np.float32)
+    tex = np.asarray(Image.fromarray(noise).resize((n, n), Image.Resampling.BICUBIC))
+    tex = (tex - tex.min()) / np.ptp(tex)
+    light = np.linspace(0, 1, n)[None, :] * np.linspace(0.5, 1, n)[:, None]
+    return (255 * np.clip(0.9 * tex + 0.1 * light, 0, 1)).astype(np.uint8)
+
+
+def test_a_cropped_texture_passes_the_first_test_at_a_rough_hint():
+    from labelclean.dedupe import align
+    from labelclean.dedupe.photo import ROUGH
+
+    pic = _texture()
+    n = len(pic)
+    crop = pic[int(0.02 * n):n - int(0.06 * n), int(0.07 * n):n - int(0.03 * n)]
+
+    def thumb(a):
+        return np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX))[None]
+
+    hint = np.array([[0.05, 0.95, 0.05, 0.95]], np.float32)  # the search's 5 % crop window
+    view = align.window_views(thumb(pic), hint, 16)
+    plain = align._correlation(align._inner(view), align._inner(align.shrink(thumb(crop), 16)))
+    assert plain[0] < ROUGH  # pixel by pixel the texture no longer lines up ...
+    assert align.rough_correlation(thumb(pic), thumb(crop), hint)[0] >= ROUGH  # its light does
+
+
+def test_histogram_matching_gives_a_clipped_region_one_value():
+    from labelclean.dedupe.align import _matched
+
+    a = np.array([[255.0, 255.0, 255.0, 10.0, 20.0]], np.float32)  # three clipped pixels
+    b = np.array([[200.0, 220.0, 240.0, 30.0, 40.0]], np.float32)
+    out = _matched(a, b)
+    assert out[0, :3].tolist() == [220.0, 220.0, 220.0]  # one value, not a ramp by position
+    assert out[0, 3:].tolist() == [30.0, 40.0]
+
+
+def test_a_window_past_the_edge_needs_a_border_in_the_copy():
+    from labelclean.dedupe.photo import OVERREACH, _bordered
+
+    rng = np.random.default_rng(0)
+    copy = rng.integers(40, 220, (2, 64, 64)).astype(np.uint8)
+    copy[0, :, :4] = 0  # a shifted copy: a black strip on its left
+    past = np.array([[0.0, 1.0, -0.06, 0.94]] * 2, np.float32)  # 6 % past the left edge
+    assert _bordered(copy, past, OVERREACH).tolist() == [True, False]
+    within = np.array([[0.0, 1.0, -0.02, 0.98]] * 2, np.float32)  # within the accuracy
+    assert _bordered(copy, within, OVERREACH).tolist() == [True, True]
