@@ -264,8 +264,22 @@ def _ranks(a: np.ndarray) -> np.ndarray:
 def structured(thumbs: np.ndarray) -> np.ndarray:
     """(N,) bool: thumbnails with enough structure to be compared as photos
     (standard deviation at least :data:`LOW_INFORMATION` grey levels)."""
-    t = np.asarray(thumbs, np.float32).reshape(len(thumbs), -1)
-    return t.std(axis=1) >= LOW_INFORMATION
+    return spread(thumbs) >= LOW_INFORMATION
+
+
+def spread(thumbs: np.ndarray) -> np.ndarray:
+    """(N,) float32 standard deviation of each thumbnail, in grey levels (0 = flat)."""
+    return np.asarray(thumbs, np.float32).reshape(len(thumbs), -1).std(axis=1)
+
+
+def structured_pairs(spread_a: np.ndarray, spread_b: np.ndarray) -> np.ndarray:
+    """(M,) bool: pairs with enough structure to be compared as photos, from the two
+    thumbnails' standard deviations (:func:`spread`): the more contrasted reaches
+    :data:`LOW_INFORMATION` and the other half of it. A brightness or contrast change
+    scales the standard deviation, so a darkened copy of a faint picture may fall under
+    the limit its original reaches; two faint pictures (a sky, a wall) stay apart."""
+    high, low = np.maximum(spread_a, spread_b), np.minimum(spread_a, spread_b)
+    return (high >= LOW_INFORMATION) & (low >= LOW_INFORMATION / 2)
 
 
 def window_table() -> np.ndarray:

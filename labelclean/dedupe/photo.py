@@ -16,7 +16,7 @@ Verification (:func:`verify_photo_pairs`), for candidates the thumbnail check of
    correlation reaches :data:`MIN_PHOTO_CORRELATION` and correlation + detail correlation
    reach :data:`MIN_PHOTO_SCORE`.
 
-Images without structure (:func:`~labelclean.dedupe.align.structured`) are never near
+Images without structure (:func:`~labelclean.dedupe.align.structured_pairs`) are never near
 copies.
 """
 
@@ -330,7 +330,7 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
     ta, tb = thumbs if isinstance(thumbs, tuple) else (thumbs, thumbs)
     ok = np.zeros(m, bool)
     out = np.zeros(m, np.float32)
-    live = align.structured(ta[hints.a]) & align.structured(tb[hints.b])
+    live = align.structured_pairs(align.spread(ta[hints.a]), align.spread(tb[hints.b]))
     live[live] = _roughly_alike(ta[hints.a[live]], tb[hints.b[live]], hints.subset(live))
     corr = np.full(m, -2.0, np.float32)
     score = np.full(m, -4.0, np.float32)
