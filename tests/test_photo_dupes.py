@@ -123,9 +123,10 @@ def test_a_shifted_window_found_one_grid_step_off_is_a_translation():
     windows = np.array([[0.0125, 1.025, -0.025, 0.975],  # 1 step wider: still a shift
                         [0.0125, 1.0125, 0.0, 1.0],      # a pure shift
                         [0.05, 0.95, 0.05, 0.95],        # a crop of 5 % a side
-                        [0.0, 1.0, 0.0, 1.0]], np.float32)  # the whole image
-    assert translated(windows, np.ones(4, bool)).tolist() == [True, True, False, False]
-    assert not translated(windows, np.zeros(4, bool)).any()  # no border came in
+                        [0.0, 1.0, 0.0, 1.0],            # the whole image
+                        [0.003, 1.003, 0.0, 1.0]], np.float32)  # within the search's error
+    assert translated(windows, np.ones(5, bool)).tolist() == [True, True, False, False, False]
+    assert not translated(windows, np.zeros(5, bool)).any()  # no border came in
 
 
 def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):

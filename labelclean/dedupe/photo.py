@@ -38,10 +38,6 @@ MIN_PHOTO_CORRELATION = 0.85
 MIN_WHOLE_CORRELATION = 0.97
 #: Correlation + detail correlation a photo copy needs (2 = same picture).
 MIN_PHOTO_SCORE = 1.55
-#: Correlation + detail correlation that confirms a copy aligned at the whole image whose
-#: correlation is under :data:`MIN_WHOLE_CORRELATION` (a texture, a copy moved by less
-#: than the search's step): its fine detail must then agree closely.
-MIN_WHOLE_SCORE = 1.75
 #: Correlation at the hint below which a pair is not looked at further.
 ROUGH = 0.6
 #: First-look thresholds on the thumbnails (correlation, correlation + detail).
@@ -286,7 +282,7 @@ def _second_look(first, second, hints, ways):
         rows = np.flatnonzero(hints.transform == t)
         for way in (False, True):
             orig, copy = _pose(first[rows], second[rows], hints, t, way)
-            fine = align.align(orig, copy, ways[int(way), rows], rounds=2, half=True)
+            fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
             c, d = align.compare(orig, copy, fine)
             bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
             ok = _bordered(copy, fine, OVERREACH)
@@ -306,11 +302,13 @@ def _overreach(window: np.ndarray) -> np.ndarray:
 
 def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
     """(M,) bool: the (M, 4) windows are the image moved, not cropped: the size of the
-    image on both axes to within :data:`TRANSLATION` (one step of the search grid), off
-    the whole image, and ``border`` (M,) says a flat strip of the copy matches what the
-    window takes from past the edge (a shifted copy's black border)."""
+    image on both axes to within :data:`TRANSLATION` (one finest step of the search), off
+    the whole image by more than half that (closer, the sub-step search cannot tell a move
+    from its own error, and a flat background would pass for a border), and ``border`` (M,) says a flat
+    strip of the copy matches what the window takes from past the edge (a shifted copy's
+    black border)."""
     size = np.abs(window[:, [1, 3]] - window[:, [0, 2]] - 1)
-    off = np.abs(window - _IDENTITY).max(axis=1) > 1e-3
+    off = np.abs(window - _IDENTITY).max(axis=1) > TRANSLATION / 2
     return (size < TRANSLATION).all(axis=1) & off & np.asarray(border, bool)
 
 
@@ -353,13 +351,11 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                                                            sub, ways[:, rows])
         score2 = np.where(plausible, score2, -4.0)
     # at the whole-image window the thumbnail check has already judged the shapes: what
-    # is left for this one is a brightness curve, so it asks for a closer outline or a
-    # closer fine detail (two different pictures of one kind of thing, two handwritten 3s,
-    # differ in both)
+    # is left for this one is a brightness curve, so it asks for a closer outline
     moved = translated(w, border)
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
-    close = (corr2 >= MIN_WHOLE_CORRELATION) | (score2 >= MIN_WHOLE_SCORE)
-    good = (corr2 >= MIN_PHOTO_CORRELATION) & (score2 >= MIN_PHOTO_SCORE) & (close | ~whole)
+    needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
+    good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
     return ok, out
