@@ -233,14 +233,18 @@ def _blur(x: np.ndarray) -> np.ndarray:
 
 
 def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """``(correlation, detail)`` of ``copy`` and the ``windows`` of ``original``, both after
-    histogram matching (a monotone brightness curve cancels), without the border ring.
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(correlation, detail, outline)`` of ``copy`` and the ``windows`` of ``original``,
+    all after histogram matching (a monotone brightness curve cancels), without the border
+    ring.
 
     correlation : (M,) in [-1, 1] of the pixels (higher is more alike).
     detail : (M,) in [-1, 1], the rank correlation of the fine detail (each picture minus
         its smoothed self): pictures alike in outline (one dark corner, a horizon) but
         different in their detail score low (higher is more alike).
+    outline : (M,) in [-1, 1], the correlation of the smoothed pictures: their shapes
+        without the finest grain, which re-encoding a texture (grass, gravel) changes most
+        (higher is more alike).
     """
     out = original.shape[1] // SCALE
     view = _inner(window_views(original, windows, out))
@@ -250,9 +254,11 @@ def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
     corr = _correlation(matched, target)
     m3 = matched.reshape(-1, side, side)
     t3 = target.reshape(-1, side, side)
-    detail = _correlation(_ranks((m3 - _blur(m3)).reshape(len(m3), -1)),
-                          _ranks((t3 - _blur(t3)).reshape(len(t3), -1)))
-    return corr, detail
+    sm, st = _blur(m3), _blur(t3)
+    detail = _correlation(_ranks((m3 - sm).reshape(len(m3), -1)),
+                          _ranks((t3 - st).reshape(len(t3), -1)))
+    outline = _correlation(sm.reshape(len(m3), -1), st.reshape(len(t3), -1))
+    return corr, detail, outline
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:

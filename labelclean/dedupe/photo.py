@@ -34,7 +34,8 @@ from labelclean.dedupe import align
 DETAIL_SIDE = 64
 #: Histogram-matched correlation a photo copy needs (1 = same picture; higher is stricter).
 MIN_PHOTO_CORRELATION = 0.85
-#: Histogram-matched correlation a copy aligned at the whole image needs.
+#: Histogram-matched correlation (of the pixels, or of the smoothed pictures) a copy
+#: aligned at the whole image needs.
 MIN_WHOLE_CORRELATION = 0.97
 #: Correlation + detail correlation a photo copy needs (2 = same picture).
 MIN_PHOTO_SCORE = 1.55
@@ -218,7 +219,7 @@ def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
             orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
             window = align.align(orig, copy, ways[int(flipped), rows])
             ways[int(flipped), rows] = window
-            corr, detail = align.compare(orig, copy, window)
+            corr, detail, _ = align.compare(orig, copy, window)
             better = corr + detail > best[1][rows]
             idx = rows[better]
             best[0][idx], best[1][idx] = corr[better], (corr + detail)[better]
@@ -260,7 +261,8 @@ def _bordered(copy: np.ndarray, window: np.ndarray, beyond: float = 1e-3) -> np.
 
 
 def _second_look(first, second, hints, ways):
-    """``(correlation, score, window, plausible, bordered)`` on the second-look images, the
+    """``(correlation, score, window, plausible, bordered, outline)`` on the second-look
+    images (outline: see :func:`~labelclean.dedupe.align.compare`), the
     better of the two ways round, each refining the first look's window of that way
     (``ways`` (2, M, 4)). The first look may pick the wrong way round for a smooth picture
     (a crop asked to cover its photo: edges repeated), and its 32 px cannot tell.
@@ -278,20 +280,21 @@ def _second_look(first, second, hints, ways):
     window = ways[0].copy()
     plausible = np.zeros(m, bool)
     border = np.zeros(m, bool)
+    outline = np.full(m, -2.0, np.float32)
     for t in np.unique(hints.transform):
         rows = np.flatnonzero(hints.transform == t)
         for way in (False, True):
             orig, copy = _pose(first[rows], second[rows], hints, t, way)
             fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
-            c, d = align.compare(orig, copy, fine)
+            c, d, o = align.compare(orig, copy, fine)
             bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
             ok = _bordered(copy, fine, OVERREACH)
             better = np.where(ok, 4.0, 0.0) + c + d > key[rows]
             idx = rows[better]
             corr[idx], score[idx], window[idx] = c[better], (c + d)[better], fine[better]
             key[idx] = (np.where(ok, 4.0, 0.0) + c + d)[better]
-            plausible[idx], border[idx] = ok[better], bd[better]
-    return corr, score, window, plausible, border
+            plausible[idx], border[idx], outline[idx] = ok[better], bd[better], o[better]
+    return corr, score, window, plausible, border, outline
 
 
 def _overreach(window: np.ndarray) -> np.ndarray:
@@ -344,18 +347,20 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
     sub = hints.subset(rows)
     if detail is None:
         corr2, score2, w = corr[rows], score[rows], window[rows]
-        border = np.zeros(len(rows), bool)
+        border, outline = np.zeros(len(rows), bool), corr[rows]
     else:
         da, db = detail if isinstance(detail, tuple) else (detail, detail)
-        corr2, score2, w, plausible, border = _second_look(da.get(sub.a), db.get(sub.b),
-                                                           sub, ways[:, rows])
+        corr2, score2, w, plausible, border, outline = _second_look(
+            da.get(sub.a), db.get(sub.b), sub, ways[:, rows])
         score2 = np.where(plausible, score2, -4.0)
     # at the whole-image window the thumbnail check has already judged the shapes: what
-    # is left for this one is a brightness curve, so it asks for a closer outline
+    # is left for this one is a brightness curve, so it asks for a closer outline: of the
+    # pixels, or of the smoothed pictures (a texture's grain changes with each re-encoding,
+    # its shapes do not; two handwritten 3s differ in their shapes)
     moved = translated(w, border)
     whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
-    needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
-    good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
+    close = np.maximum(corr2, outline) >= MIN_WHOLE_CORRELATION
+    good = (corr2 >= MIN_PHOTO_CORRELATION) & (score2 >= MIN_PHOTO_SCORE) & (close | ~whole)
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
     return ok, out
