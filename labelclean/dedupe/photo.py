@@ -206,13 +206,15 @@ def _pose(first, second, hints, t, flipped):
 def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Align and compare both ways round: ``(correlation, score, window, flipped)`` of the
-    better, and ``ways`` (2, M, 4) the window found each way round (not flipped, flipped);
-    ``first[m]`` and ``second[m]`` are the images of ``hints.a[m]`` and ``hints.b[m]``;
-    score = correlation + detail correlation."""
+    better, ``ways`` (2, M, 4) the window found each way round (not flipped, flipped) and
+    ``screened`` (2, M) bool whether that way passed :data:`SCREEN`; ``first[m]`` and
+    ``second[m]`` are the images of ``hints.a[m]`` and ``hints.b[m]``; score = correlation
+    + detail correlation."""
     m = len(hints)
     best = (np.full(m, -2.0, np.float32), np.full(m, -4.0, np.float32),
             hints.window.copy(), np.zeros(m, bool))
     ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
+    screened = np.zeros((2, m), bool)
     for t in np.unique(hints.transform):
         rows = np.flatnonzero(hints.transform == t)
         for flipped in (False, True):
@@ -220,11 +222,12 @@ def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
             window = align.align(orig, copy, ways[int(flipped), rows])
             ways[int(flipped), rows] = window
             corr, detail, _ = align.compare(orig, copy, window)
+            screened[int(flipped), rows] = (corr >= SCREEN[0]) & (corr + detail >= SCREEN[1])
             better = corr + detail > best[1][rows]
             idx = rows[better]
             best[0][idx], best[1][idx] = corr[better], (corr + detail)[better]
             best[2][idx], best[3][idx] = window[better], flipped
-    return (*best, ways)
+    return (*best, ways, screened)
 
 
 def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.ndarray:
@@ -260,41 +263,59 @@ def _bordered(copy: np.ndarray, window: np.ndarray, beyond: float = 1e-3) -> np.
     return flat
 
 
-def _second_look(first, second, hints, ways):
-    """``(correlation, score, window, plausible, bordered, outline)`` on the second-look
-    images (outline: see :func:`~labelclean.dedupe.align.compare`), the
-    better of the two ways round, each refining the first look's window of that way
-    (``ways`` (2, M, 4)). The first look may pick the wrong way round for a smooth picture
-    (a crop asked to cover its photo: edges repeated), and its 32 px cannot tell.
-
-    plausible : (M,) bool, the window takes from past the original's edge no more than the
-        search's accuracy (:data:`OVERREACH`), or where it does the copy has a flat strip
-        there (bordered, see :func:`_bordered`: a shifted or padded copy's black border).
-        Past the edge the original has no pixels: another view of the scene matched there
-        (two crops a few steps apart) is not a copy. A plausible way round is preferred.
+def _second_look(first, second, hints, ways, screened, flipped):
+    """``(correlation, score, window, bordered, outline, good)`` on the second-look images
+    (outline: see :func:`~labelclean.dedupe.align.compare`; good: :func:`_decide`), each way
+    round refining the first look's window of that way (``ways`` (2, M, 4)): first the way
+    the first look found better (``flipped`` (M,)), then, for pairs it did not confirm, the
+    other way if it passed the first look's screen too (``screened`` (2, M)). The first look
+    may pick the wrong way round for a smooth picture (a crop asked to cover its photo:
+    edges repeated), and its 32 px cannot tell. A plausible way round is preferred (see
+    :func:`_decide`); the score of an implausible one is -4.
     """
     m = len(hints)
     corr = np.full(m, -2.0, np.float32)
     score = np.full(m, -4.0, np.float32)
     key = np.full(m, -np.inf, np.float32)
     window = ways[0].copy()
-    plausible = np.zeros(m, bool)
     border = np.zeros(m, bool)
     outline = np.full(m, -2.0, np.float32)
-    for t in np.unique(hints.transform):
-        rows = np.flatnonzero(hints.transform == t)
-        for way in (False, True):
-            orig, copy = _pose(first[rows], second[rows], hints, t, way)
-            fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
-            c, d, o = align.compare(orig, copy, fine)
-            bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
-            ok = _bordered(copy, fine, OVERREACH)
-            better = np.where(ok, 4.0, 0.0) + c + d > key[rows]
-            idx = rows[better]
-            corr[idx], score[idx], window[idx] = c[better], (c + d)[better], fine[better]
-            key[idx] = (np.where(ok, 4.0, 0.0) + c + d)[better]
-            plausible[idx], border[idx], outline[idx] = ok[better], bd[better], o[better]
-    return corr, score, window, plausible, border, outline
+    good = np.zeros(m, bool)
+    for second_pass in (False, True):
+        way_of = flipped ^ second_pass
+        todo = screened[way_of.astype(int), np.arange(m)] & ~good
+        for t in np.unique(hints.transform):
+            for way in (False, True):
+                rows = np.flatnonzero(todo & (hints.transform == t) & (way_of == way))
+                if not len(rows):
+                    continue
+                orig, copy = _pose(first[rows], second[rows], hints, t, way)
+                fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
+                c, d, o = align.compare(orig, copy, fine)
+                bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
+                k = np.where(_bordered(copy, fine, OVERREACH), c + d, -4.0 + c + d)
+                better = k > key[rows]
+                idx = rows[better]
+                corr[idx], window[idx], key[idx] = c[better], fine[better], k[better]
+                score[idx] = np.where(k[better] > -2.0, (c + d)[better], -4.0)
+                border[idx], outline[idx] = bd[better], o[better]
+        good = _decide(corr, score, outline, window, border, hints.transform)
+    return corr, score, window, border, outline, good
+
+
+def _decide(corr, score, outline, window, border, transform) -> np.ndarray:
+    """(M,) bool: confirmed, from the second look's (M,) correlation, score, outline, (M, 4)
+    window, border and transform.
+
+    At the whole-image window the thumbnail check has already judged the shapes: what is
+    left for this one is a brightness curve, so it asks for a closer outline: of the
+    pixels, or of the smoothed pictures (a texture's grain changes with each re-encoding,
+    its shapes do not; two handwritten 3s differ in their shapes).
+    """
+    moved = translated(window, border)
+    whole = (np.abs(window - _IDENTITY).max(axis=1) <= 0.03) & (transform == 0) & ~moved
+    close = np.maximum(corr, outline) >= MIN_WHOLE_CORRELATION
+    return (corr >= MIN_PHOTO_CORRELATION) & (score >= MIN_PHOTO_SCORE) & (close | ~whole)
 
 
 def _overreach(window: np.ndarray) -> np.ndarray:
@@ -336,31 +357,25 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
     corr = np.full(m, -2.0, np.float32)
     score = np.full(m, -4.0, np.float32)
     window = hints.window.copy()
+    flipped = np.zeros(m, bool)
     ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
+    screened = np.zeros((2, m), bool)
     idx = np.flatnonzero(live)
-    corr[idx], score[idx], window[idx], _, ways[:, idx] = _best_both_ways(
-        ta[hints.a[idx]], tb[hints.b[idx]], hints.subset(idx))
+    corr[idx], score[idx], window[idx], flipped[idx], ways[:, idx], screened[:, idx] = \
+        _best_both_ways(ta[hints.a[idx]], tb[hints.b[idx]], hints.subset(idx))
     live &= (corr >= SCREEN[0]) & (score >= SCREEN[1])
     rows = np.flatnonzero(live)
     if not len(rows):
         return ok, out
     sub = hints.subset(rows)
     if detail is None:
-        corr2, score2, w = corr[rows], score[rows], window[rows]
-        border, outline = np.zeros(len(rows), bool), corr[rows]
+        corr2 = corr[rows]
+        good = _decide(corr2, score[rows], corr2, window[rows], np.zeros(len(rows), bool),
+                       sub.transform)
     else:
         da, db = detail if isinstance(detail, tuple) else (detail, detail)
-        corr2, score2, w, plausible, border, outline = _second_look(
-            da.get(sub.a), db.get(sub.b), sub, ways[:, rows])
-        score2 = np.where(plausible, score2, -4.0)
-    # at the whole-image window the thumbnail check has already judged the shapes: what
-    # is left for this one is a brightness curve, so it asks for a closer outline: of the
-    # pixels, or of the smoothed pictures (a texture's grain changes with each re-encoding,
-    # its shapes do not; two handwritten 3s differ in their shapes)
-    moved = translated(w, border)
-    whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
-    close = np.maximum(corr2, outline) >= MIN_WHOLE_CORRELATION
-    good = (corr2 >= MIN_PHOTO_CORRELATION) & (score2 >= MIN_PHOTO_SCORE) & (close | ~whole)
+        corr2, _, _, _, _, good = _second_look(da.get(sub.a), db.get(sub.b), sub,
+                                               ways[:, rows], screened[:, rows], flipped[rows])
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
     return ok, out
