@@ -240,9 +240,8 @@ def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
 
     correlation : (M,) in [-1, 1] of the pixels (higher is more alike).
     detail : (M,) in [-1, 1], the rank correlation of the fine detail (each picture minus
-        its smoothed self) where there is some (:func:`_detail_correlation`): pictures
-        alike in outline (one dark corner, a horizon) but different in their detail score
-        low (higher is more alike).
+        its smoothed self): pictures alike in outline (one dark corner, a horizon) but
+        different in their detail score low (higher is more alike).
     outline : (M,) in [-1, 1], the correlation of the smoothed pictures: their shapes
         without the finest grain, which re-encoding a texture (grass, gravel) changes most
         (higher is more alike).
@@ -256,26 +255,10 @@ def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
     m3 = matched.reshape(-1, side, side)
     t3 = target.reshape(-1, side, side)
     sm, st = _blur(m3), _blur(t3)
-    detail = _detail_correlation((m3 - sm).reshape(len(m3), -1),
-                                 (t3 - st).reshape(len(t3), -1))
+    detail = _correlation(_ranks((m3 - sm).reshape(len(m3), -1)),
+                          _ranks((t3 - st).reshape(len(t3), -1)))
     outline = _correlation(sm.reshape(len(m3), -1), st.reshape(len(t3), -1))
     return corr, detail, outline
-
-
-#: Share of the pixels left out of the detail correlation: those with the least detail in
-#: either picture (a smooth sky's "detail" is the noise of its JPEG encoding).
-FLAT_SHARE = 0.3
-
-
-def _detail_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(M,) rank correlation of the (M, D) fine details ``a`` and ``b`` over the pixels
-    where either has the most detail (all but :data:`FLAT_SHARE` of them): in a smooth
-    picture most pixels hold only encoding noise, which no copy keeps (higher is more
-    alike)."""
-    keep = a.shape[1] - int(FLAT_SHARE * a.shape[1])
-    where = np.argsort(-np.maximum(np.abs(a), np.abs(b)), axis=1)[:, :keep]
-    return _correlation(_ranks(np.take_along_axis(a, where, axis=1)),
-                        _ranks(np.take_along_axis(b, where, axis=1)))
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:
