@@ -300,3 +300,13 @@ def test_a_window_past_the_edge_needs_a_border_in_the_copy():
     assert _bordered(copy, past, OVERREACH).tolist() == [True, False]
     within = np.array([[0.0, 1.0, -0.02, 0.98]] * 2, np.float32)  # within the accuracy
     assert _bordered(copy, within, OVERREACH).tolist() == [True, True]
+
+
+def test_a_window_pressed_against_the_narrowest_search_window_is_not_a_copy():
+    from labelclean.dedupe.align import MIN_WIDTH
+    from labelclean.dedupe.photo import _plausible
+
+    copy = np.random.default_rng(1).integers(40, 220, (2, 64, 64)).astype(np.uint8)
+    windows = np.array([[0.1, 0.9, 0.05, 0.95],                     # a crop of 10 % a side
+                        [0.13, 0.13 + MIN_WIDTH, 0.0, 1.0]], np.float32)  # at the limit
+    assert _plausible(copy, windows).tolist() == [True, False]

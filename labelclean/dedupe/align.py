@@ -36,7 +36,7 @@ AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
 LOW_INFORMATION = 3.0
 #: Windows are kept within these bounds and at least this wide (fractions of the side).
 _BOUNDS = (-0.055, 1.055)
-_MIN_WIDTH = 0.74
+MIN_WIDTH = 0.74
 _CHUNK = 1024
 
 #: Transforms of a copy: name -> function of an (M, S, S) array.
@@ -162,7 +162,7 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
             mat = resample_matrix(start, stop, thumbs.shape[1], side)
             view = mat @ fixed if axis == 0 else fixed @ mat.transpose(0, 2, 1)
             corr = _correlation(_inner(view), copy_inner)
-            ok = (stop - start >= _MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
+            ok = (stop - start >= MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
             better = ok & (corr > best)
             best[better] = corr[better]
             chosen[better] = np.stack([start, stop], axis=1)[better]

@@ -293,7 +293,7 @@ def _second_look(first, second, hints, ways, screened, flipped):
                 fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
                 c, d, o = align.compare(orig, copy, fine)
                 bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
-                k = np.where(_bordered(copy, fine, OVERREACH), c + d, -4.0 + c + d)
+                k = np.where(_plausible(copy, fine), c + d, -4.0 + c + d)
                 better = k > key[rows]
                 idx = rows[better]
                 corr[idx], window[idx], key[idx] = c[better], fine[better], k[better]
@@ -316,6 +316,16 @@ def _decide(corr, score, outline, window, border, transform) -> np.ndarray:
     whole = (np.abs(window - _IDENTITY).max(axis=1) <= 0.03) & (transform == 0) & ~moved
     close = np.maximum(corr, outline) >= MIN_WHOLE_CORRELATION
     return (corr >= MIN_PHOTO_CORRELATION) & (score >= MIN_PHOTO_SCORE) & (close | ~whole)
+
+
+def _plausible(copy: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(M,) bool: the (M, 4) windows are what a copy goes through: past the original's edge
+    only where the copy has a border there (:func:`_bordered`, beyond :data:`OVERREACH`),
+    and not stopped by the search's narrowest window on either axis (a crop of up to about
+    10 % a side leaves at least 0.8 of the side; a window pressed against the limit of
+    0.74 matched something the search could not reach: another part of a texture)."""
+    width = np.minimum(window[:, 1] - window[:, 0], window[:, 3] - window[:, 2])
+    return _bordered(copy, window, OVERREACH) & (width > align.MIN_WIDTH + align.GRID)
 
 
 def _overreach(window: np.ndarray) -> np.ndarray:
