@@ -338,9 +338,9 @@ def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
     """(M,) bool: the (M, 4) windows are the image moved, not cropped: the size of the
     image on both axes to within :data:`TRANSLATION` (one finest step of the search), off
     the whole image by more than half that (closer, the sub-step search cannot tell a move
-    from its own error, and a flat background would pass for a border), and ``border`` (M,) says a flat
-    strip of the copy matches what the window takes from past the edge (a shifted copy's
-    black border)."""
+    from its own error, and a flat background would pass for a border), and ``border``
+    (M,) says a flat strip of the copy matches what the window takes from past the edge (a
+    shifted copy's black border)."""
     size = np.abs(window[:, [1, 3]] - window[:, [0, 2]] - 1)
     off = np.abs(window - _IDENTITY).max(axis=1) > TRANSLATION / 2
     return (size < TRANSLATION).all(axis=1) & off & np.asarray(border, bool)
