@@ -71,11 +71,12 @@ def test_a_chain_of_overlapping_crops_is_not_one_group(photos, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     china = photos[0]
-    # B the middle of the photo; A and C shifted 8 % left and right: each a crop of about
-    # 8 % of B's width... but A and C are 16 % apart, not copies of each other
-    _crop(china, (0.10, 0.1, 0.80, 0.9)).save(folder / "a.jpg", quality=92)
-    _crop(china, (0.14, 0.1, 0.86, 0.9)).resize((400, 457)).save(folder / "b.jpg", quality=92)
-    _crop(china, (0.20, 0.1, 0.90, 0.9)).save(folder / "c.jpg", quality=92)
+    # B the middle of the photo; A and C crops of B, 7.5 % of its width off its right and
+    # left side: copies of B, but A and C are 8 % apart, each holding what the other lacks
+    # (not a window of one another), so not copies of each other
+    _crop(china, (0.10, 0.1, 0.84, 0.9)).save(folder / "a.jpg", quality=92)
+    _crop(china, (0.10, 0.1, 0.90, 0.9)).resize((400, 400)).save(folder / "b.jpg", quality=92)
+    _crop(china, (0.16, 0.1, 0.90, 0.9)).save(folder / "c.jpg", quality=92)
     result, groups, wd = _dedupe(folder, tmp_path)
     assert not _together(groups, "a.jpg", "c.jpg")
     assert groups  # B took one of them as its copy
@@ -122,9 +123,10 @@ def test_a_shifted_window_found_one_grid_step_off_is_a_translation():
     windows = np.array([[0.0125, 1.025, -0.025, 0.975],  # 1 step wider: still a shift
                         [0.0125, 1.0125, 0.0, 1.0],      # a pure shift
                         [0.05, 0.95, 0.05, 0.95],        # a crop of 5 % a side
-                        [0.0, 1.0, 0.0, 1.0]], np.float32)  # the whole image
-    assert translated(windows, np.ones(4, bool)).tolist() == [True, True, False, False]
-    assert not translated(windows, np.zeros(4, bool)).any()  # no border came in
+                        [0.0, 1.0, 0.0, 1.0],            # the whole image
+                        [0.003, 1.003, 0.0, 1.0]], np.float32)  # within the search's error
+    assert translated(windows, np.ones(5, bool)).tolist() == [True, True, False, False, False]
+    assert not translated(windows, np.zeros(5, bool)).any()  # no border came in
 
 
 def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):
@@ -249,3 +251,62 @@ def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "### defaults" in out and "### --flips --rotations" in out
     assert "| crop | 10 % a side |" in out
+
+
+def _texture(n: int = 384) -> np.ndarray:
+    """(n, n) uint8 fine texture (like grass seen from above) under a faint light gradient."""
+    noise = np.random.default_rng(0).normal(0, 1, (64, 64)).astype(np.float32)
+    tex = np.asarray(Image.fromarray(noise).resize((n, n), Image.Resampling.BICUBIC))
+    tex = (tex - tex.min()) / np.ptp(tex)
+    light = np.linspace(0, 1, n)[None, :] * np.linspace(0.5, 1, n)[:, None]
+    return (255 * np.clip(0.9 * tex + 0.1 * light, 0, 1)).astype(np.uint8)
+
+
+def test_a_cropped_texture_passes_the_first_test_at_a_rough_hint():
+    from labelclean.dedupe import align
+    from labelclean.dedupe.photo import ROUGH
+
+    pic = _texture()
+    n = len(pic)
+    crop = pic[int(0.02 * n):n - int(0.06 * n), int(0.07 * n):n - int(0.03 * n)]
+
+    def thumb(a):
+        return np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX))[None]
+
+    hint = np.array([[0.05, 0.95, 0.05, 0.95]], np.float32)  # the search's 5 % crop window
+    view = align.window_views(thumb(pic), hint, 16)
+    plain = align._correlation(align._inner(view), align._inner(align.shrink(thumb(crop), 16)))
+    assert plain[0] < ROUGH  # pixel by pixel the texture no longer lines up ...
+    assert align.rough_correlation(thumb(pic), thumb(crop), hint)[0] >= ROUGH  # its light does
+
+
+def test_histogram_matching_gives_a_clipped_region_one_value():
+    from labelclean.dedupe.align import _matched
+
+    a = np.array([[255.0, 255.0, 255.0, 10.0, 20.0]], np.float32)  # three clipped pixels
+    b = np.array([[200.0, 220.0, 240.0, 30.0, 40.0]], np.float32)
+    out = _matched(a, b)
+    assert out[0, :3].tolist() == [220.0, 220.0, 220.0]  # one value, not a ramp by position
+    assert out[0, 3:].tolist() == [30.0, 40.0]
+
+
+def test_a_window_past_the_edge_needs_a_border_in_the_copy():
+    from labelclean.dedupe.photo import OVERREACH, _bordered
+
+    rng = np.random.default_rng(0)
+    copy = rng.integers(40, 220, (2, 64, 64)).astype(np.uint8)
+    copy[0, :, :4] = 0  # a shifted copy: a black strip on its left
+    past = np.array([[0.0, 1.0, -0.06, 0.94]] * 2, np.float32)  # 6 % past the left edge
+    assert _bordered(copy, past, OVERREACH).tolist() == [True, False]
+    within = np.array([[0.0, 1.0, -0.02, 0.98]] * 2, np.float32)  # within the accuracy
+    assert _bordered(copy, within, OVERREACH).tolist() == [True, True]
+
+
+def test_a_window_pressed_against_the_narrowest_search_window_is_not_a_copy():
+    from labelclean.dedupe.align import MIN_WIDTH
+    from labelclean.dedupe.photo import _plausible
+
+    copy = np.random.default_rng(1).integers(40, 220, (2, 64, 64)).astype(np.uint8)
+    windows = np.array([[0.1, 0.9, 0.05, 0.95],                     # a crop of 10 % a side
+                        [0.13, 0.13 + MIN_WIDTH, 0.0, 1.0]], np.float32)  # at the limit
+    assert _plausible(copy, windows).tolist() == [True, False]

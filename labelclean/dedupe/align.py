@@ -36,7 +36,7 @@ AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
 LOW_INFORMATION = 3.0
 #: Windows are kept within these bounds and at least this wide (fractions of the side).
 _BOUNDS = (-0.055, 1.055)
-_MIN_WIDTH = 0.74
+MIN_WIDTH = 0.74
 _CHUNK = 1024
 
 #: Transforms of a copy: name -> function of an (M, S, S) array.
@@ -59,6 +59,11 @@ INVERSE = {"none": "none", "flip_lr": "flip_lr", "flip_ud": "flip_ud", "rot90": 
 COARSE_STEPS = (-0.05, 0.0, 0.05)
 FINE_STEPS = (-0.025, 0.0, 0.025)
 FINEST_STEPS = (-0.0125, 0.0, 0.0125)
+#: Steps of the second look's last two rounds: half and a quarter of the finest (0.4 and
+#: 0.2 px of a 64 px image), so a copy moved by less than one finest step (a shift of a
+#: few pixels of the photo) is aligned too: a sharp edge 0.3 px off costs a correlation
+#: of about 0.02, as much as tells two look-alikes apart.
+SUB_STEPS = ((-0.00625, 0.0, 0.00625), (-0.003125, 0.0, 0.003125))
 
 
 def transform_names(flips: bool, rotations: bool) -> tuple[str, ...]:
@@ -93,7 +98,7 @@ def resample_matrix(start: np.ndarray, stop: np.ndarray, size: int, out: int) ->
 
 
 #: Window edges are multiples of this (the search steps and indexed windows are).
-GRID = 0.0125
+GRID = 0.003125
 _CACHE: dict[tuple[int, int], dict[int, np.ndarray]] = {}
 
 
@@ -157,7 +162,7 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
             mat = resample_matrix(start, stop, thumbs.shape[1], side)
             view = mat @ fixed if axis == 0 else fixed @ mat.transpose(0, 2, 1)
             corr = _correlation(_inner(view), copy_inner)
-            ok = (stop - start >= _MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
+            ok = (stop - start >= MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
             better = ok & (corr > best)
             best[better] = corr[better]
             chosen[better] = np.stack([start, stop], axis=1)[better]
@@ -167,13 +172,15 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
 
 
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
-          rounds: int = 4, steps: tuple[float, ...] = STEPS) -> np.ndarray:
+          rounds: int = 4, steps: tuple[float, ...] = STEPS, sub_steps: bool = False
+          ) -> np.ndarray:
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
 
     ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
     ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
     moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
-    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest).
+    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest); with ``sub_steps``,
+    two more rounds by :data:`SUB_STEPS`.
     """
     t = np.asarray(original, np.float32)
     side = t.shape[1] // SCALE
@@ -182,6 +189,7 @@ def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
     plan = [steps] if rounds == 1 else (
         [COARSE_STEPS] * (rounds - 2) + [FINE_STEPS, FINEST_STEPS] if rounds > 2 else
         [FINE_STEPS, FINEST_STEPS])
+    plan = plan + list(SUB_STEPS) if sub_steps else plan
     for step in plan:
         rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], side)
         windows = _search_axis(t @ rx.transpose(0, 2, 1), copy_inner, windows, 0, t, step)
@@ -192,11 +200,26 @@ def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
 
 def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a``'s values replaced by ``b``'s of the same rank, row by row ((M, D) arrays):
-    histogram matching, which undoes any monotone brightness curve from ``a`` to ``b``."""
+    histogram matching, which undoes any monotone brightness curve from ``a`` to ``b``.
+
+    Equal values of ``a`` (a region clipped to white or black by the curve) all get the
+    mean of ``b``'s values of their ranks: the curve merged them, so their order carries
+    nothing (ranking them by position would paint a ramp over the flat region)."""
     order = np.argsort(a, axis=1, kind="stable")
+    sa = np.take_along_axis(a, order, axis=1)
+    sb = np.sort(b, axis=1)
+    m, d = a.shape
+    starts = np.ones((m, d), bool)
+    starts[:, 1:] = np.diff(sa, axis=1) > _TIE
+    run = np.cumsum(starts.ravel()) - 1  # one id per run of equal values, across rows
+    means = np.bincount(run, sb.ravel()) / np.bincount(run)
     out = np.empty_like(a)
-    np.put_along_axis(out, order, np.sort(b, axis=1), axis=1)
+    np.put_along_axis(out, order, means[run].reshape(m, d).astype(a.dtype), axis=1)
     return out
+
+
+#: Values of a compared window closer than this (grey levels) count as equal.
+_TIE = 1e-3
 
 
 def _blur(x: np.ndarray) -> np.ndarray:
@@ -210,14 +233,18 @@ def _blur(x: np.ndarray) -> np.ndarray:
 
 
 def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """``(correlation, detail)`` of ``copy`` and the ``windows`` of ``original``, both after
-    histogram matching (a monotone brightness curve cancels), without the border ring.
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(correlation, detail, outline)`` of ``copy`` and the ``windows`` of ``original``,
+    all after histogram matching (a monotone brightness curve cancels), without the border
+    ring.
 
     correlation : (M,) in [-1, 1] of the pixels (higher is more alike).
     detail : (M,) in [-1, 1], the rank correlation of the fine detail (each picture minus
         its smoothed self): pictures alike in outline (one dark corner, a horizon) but
         different in their detail score low (higher is more alike).
+    outline : (M,) in [-1, 1], the correlation of the smoothed pictures: their shapes
+        without the finest grain, which re-encoding a texture (grass, gravel) changes most
+        (higher is more alike).
     """
     out = original.shape[1] // SCALE
     view = _inner(window_views(original, windows, out))
@@ -227,9 +254,11 @@ def compare(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
     corr = _correlation(matched, target)
     m3 = matched.reshape(-1, side, side)
     t3 = target.reshape(-1, side, side)
-    detail = _correlation(_ranks((m3 - _blur(m3)).reshape(len(m3), -1)),
-                          _ranks((t3 - _blur(t3)).reshape(len(t3), -1)))
-    return corr, detail
+    sm, st = _blur(m3), _blur(t3)
+    detail = _correlation(_ranks((m3 - sm).reshape(len(m3), -1)),
+                          _ranks((t3 - st).reshape(len(t3), -1)))
+    outline = _correlation(sm.reshape(len(m3), -1), st.reshape(len(t3), -1))
+    return corr, detail, outline
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:
@@ -243,8 +272,22 @@ def _ranks(a: np.ndarray) -> np.ndarray:
 def structured(thumbs: np.ndarray) -> np.ndarray:
     """(N,) bool: thumbnails with enough structure to be compared as photos
     (standard deviation at least :data:`LOW_INFORMATION` grey levels)."""
-    t = np.asarray(thumbs, np.float32).reshape(len(thumbs), -1)
-    return t.std(axis=1) >= LOW_INFORMATION
+    return spread(thumbs) >= LOW_INFORMATION
+
+
+def spread(thumbs: np.ndarray) -> np.ndarray:
+    """(N,) float32 standard deviation of each thumbnail, in grey levels (0 = flat)."""
+    return np.asarray(thumbs, np.float32).reshape(len(thumbs), -1).std(axis=1)
+
+
+def structured_pairs(spread_a: np.ndarray, spread_b: np.ndarray) -> np.ndarray:
+    """(M,) bool: pairs with enough structure to be compared as photos, from the two
+    thumbnails' standard deviations (:func:`spread`): the more contrasted reaches
+    :data:`LOW_INFORMATION` and the other half of it. A brightness or contrast change
+    scales the standard deviation, so a darkened copy of a faint picture may fall under
+    the limit its original reaches; two faint pictures (a sky, a wall) stay apart."""
+    high, low = np.maximum(spread_a, spread_b), np.minimum(spread_a, spread_b)
+    return (high >= LOW_INFORMATION) & (low >= LOW_INFORMATION / 2)
 
 
 def window_table() -> np.ndarray:
@@ -258,10 +301,18 @@ def window_table() -> np.ndarray:
 def rough_correlation(original: np.ndarray, copy: np.ndarray, windows: np.ndarray
                       ) -> np.ndarray:
     """(M,) plain correlation of ``copy`` and the ``windows`` of ``original`` (a cheap first
-    test before :func:`align`; higher is more alike)."""
+    test before :func:`align`; higher is more alike), or of their smoothed versions when
+    that is higher: the hint is only as close as the candidate search's windows (steps of
+    5 % of the side), and a fine texture (grass, gravel) stops correlating a few per cent
+    off, while its smoothed picture (the light across it) still does."""
     out = original.shape[1] // SCALE
-    return _correlation(_inner(window_views(original, windows, out)),
-                        _inner(shrink(copy, out)))
+    view = window_views(original, windows, out)
+    target = shrink(copy, out)
+    plain = _correlation(_inner(view), _inner(target))
+    side = out - 2 * max(1, int(round(RING * out)))
+    smooth = _correlation(_blur(_inner(view).reshape(-1, side, side)).reshape(len(view), -1),
+                          _blur(_inner(target).reshape(-1, side, side)).reshape(len(view), -1))
+    return np.maximum(plain, smooth)
 
 
 def descriptors(thumbs: np.ndarray, windows: np.ndarray, side: int = 8) -> np.ndarray:

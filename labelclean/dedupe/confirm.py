@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from labelclean.dedupe.align import LOW_INFORMATION, transform_names
+from labelclean.dedupe.align import spread, structured_pairs, transform_names
 from labelclean.dedupe.neighbors import Pairs
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.photo import DetailImages, Hints, verify_photo_pairs, window_candidates
@@ -67,12 +67,12 @@ def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
                                 max_difference=opts.max_difference, max_shift=opts.max_shift)
     std = np.zeros(len(thumbs), np.float32)
     used = np.unique(np.concatenate([i, j]))
-    std[used] = np.asarray(thumbs[used], np.float32).reshape(len(used), -1).std(axis=1)
+    std[used] = spread(thumbs[used])
     flat = std < 1.0
-    rich = std >= LOW_INFORMATION
-    ok &= (rich[i] & rich[j]) | (flat[i] & flat[j])
+    rich = structured_pairs(std[i], std[j])
+    ok &= rich | (flat[i] & flat[j])
     score = candidates["score"].to_numpy(np.float64).copy()
-    rest = np.flatnonzero(~ok & rich[i] & rich[j])
+    rest = np.flatnonzero(~ok & rich)
     for start in range(0, len(rest), CHUNK):  # bounded memory: a chunk of pairs at a time
         part = rest[start:start + CHUNK]
         good, value = verify_photo_pairs(thumbs, photo_hints(candidates.iloc[part], opts),

@@ -16,7 +16,7 @@ Verification (:func:`verify_photo_pairs`), for candidates the thumbnail check of
    correlation reaches :data:`MIN_PHOTO_CORRELATION` and correlation + detail correlation
    reach :data:`MIN_PHOTO_SCORE`.
 
-Images without structure (:func:`~labelclean.dedupe.align.structured`) are never near
+Images without structure (:func:`~labelclean.dedupe.align.structured_pairs`) are never near
 copies.
 """
 
@@ -34,7 +34,8 @@ from labelclean.dedupe import align
 DETAIL_SIDE = 64
 #: Histogram-matched correlation a photo copy needs (1 = same picture; higher is stricter).
 MIN_PHOTO_CORRELATION = 0.85
-#: Histogram-matched correlation a copy aligned at the whole image needs.
+#: Histogram-matched correlation (of the pixels, or of the smoothed pictures) a copy
+#: aligned at the whole image needs.
 MIN_WHOLE_CORRELATION = 0.97
 #: Correlation + detail correlation a photo copy needs (2 = same picture).
 MIN_PHOTO_SCORE = 1.55
@@ -52,7 +53,10 @@ WINDOW_NEIGHBOURS = 3
 CLOSE_WINDOW = 0.85
 #: A shifted window is the image's size to within this on both axes (one step of the
 #: window search's grid, :data:`~labelclean.dedupe.align.GRID`).
-TRANSLATION = align.GRID + 1e-3
+TRANSLATION = align.FINEST_STEPS[-1] + 1e-3
+#: How far past the original's edge a window may reach with no border in the copy there
+#: (the accuracy of the window search: two finest steps, as a fraction of the side).
+OVERREACH = 2 * align.FINEST_STEPS[-1] + 1e-3
 _IDENTITY = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
 
 
@@ -203,23 +207,28 @@ def _pose(first, second, hints, t, flipped):
 def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Align and compare both ways round: ``(correlation, score, window, flipped)`` of the
-    better; ``first[m]`` and ``second[m]`` are the images of ``hints.a[m]`` and
-    ``hints.b[m]``; score = correlation + detail correlation."""
+    better, ``ways`` (2, M, 4) the window found each way round (not flipped, flipped) and
+    ``screened`` (2, M) bool whether that way passed :data:`SCREEN`; ``first[m]`` and
+    ``second[m]`` are the images of ``hints.a[m]`` and ``hints.b[m]``; score = correlation
+    + detail correlation."""
     m = len(hints)
     best = (np.full(m, -2.0, np.float32), np.full(m, -4.0, np.float32),
             hints.window.copy(), np.zeros(m, bool))
+    ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
+    screened = np.zeros((2, m), bool)
     for t in np.unique(hints.transform):
         rows = np.flatnonzero(hints.transform == t)
         for flipped in (False, True):
             orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
-            hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
-            window = align.align(orig, copy, hint)
-            corr, detail = align.compare(orig, copy, window)
+            window = align.align(orig, copy, ways[int(flipped), rows])
+            ways[int(flipped), rows] = window
+            corr, detail, _ = align.compare(orig, copy, window)
+            screened[int(flipped), rows] = (corr >= SCREEN[0]) & (corr + detail >= SCREEN[1])
             better = corr + detail > best[1][rows]
             idx = rows[better]
             best[0][idx], best[1][idx] = corr[better], (corr + detail)[better]
             best[2][idx], best[3][idx] = window[better], flipped
-    return best
+    return (*best, ways, screened)
 
 
 def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.ndarray:
@@ -235,50 +244,106 @@ def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.nd
     return alike
 
 
-def _bordered(copy: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(M,) bool: a window reaching past the original's edge matches a flat strip (a black
-    or padded border) of the copy on that side, as a shifted or padded copy has."""
+def _bordered(copy: np.ndarray, window: np.ndarray, beyond: float = 1e-3) -> np.ndarray:
+    """(M,) bool: every edge where the window reaches more than ``beyond`` past the
+    original's edge matches a flat strip (a black or padded border) of the copy on that
+    side, as a shifted or padded copy has (vacuously true when no edge does). The strip is
+    the reach less the search's accuracy (:data:`OVERREACH`) wide, at least one pixel: a
+    window the search moved a step too far still finds the border, not the picture."""
     side = copy.shape[1]
     strips = {0: lambda c, n: c[:, :n], 1: lambda c, n: c[:, side - n:],
               2: lambda c, n: c[:, :, :n], 3: lambda c, n: c[:, :, side - n:]}
     past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
     flat = np.ones(len(copy), bool)
     for edge in range(4):
-        rows = np.flatnonzero(past[:, edge] > 1e-3)
+        rows = np.flatnonzero(past[:, edge] > beyond)
         if len(rows):
-            n = np.maximum(1, np.floor(past[rows, edge] * side)).astype(int)
+            n = np.maximum(1, np.floor((past[rows, edge] - OVERREACH) * side)).astype(int)
             for r, k in zip(rows, n):
                 flat[r] &= float(strips[edge](copy[r:r + 1].astype(np.float32), k).std()) < 6
     return flat
 
 
-def _second_look(first, second, hints, window, flipped):
-    """(correlation, score, bordered) on the second-look images, refining the first look's
-    window (bordered: see :func:`_bordered`)."""
-    corr = np.zeros(len(hints), np.float32)
-    score = np.zeros(len(hints), np.float32)
-    border = np.zeros(len(hints), bool)
-    for t in np.unique(hints.transform):
-        for way in (False, True):
-            rows = np.flatnonzero((hints.transform == t) & (flipped == way))
-            if not len(rows):
-                continue
-            orig, copy = _pose(first[rows], second[rows], hints, t, way)
-            fine = align.align(orig, copy, window[rows], rounds=2)
-            c, d = align.compare(orig, copy, fine)
-            corr[rows], score[rows] = c, c + d
-            border[rows] = _bordered(copy, fine)
-            window[rows] = fine
-    return corr, score, border
+def _second_look(first, second, hints, ways, screened, flipped):
+    """``(correlation, score, window, bordered, outline, good)`` on the second-look images
+    (outline: see :func:`~labelclean.dedupe.align.compare`; good: :func:`_decide`), each way
+    round refining the first look's window of that way (``ways`` (2, M, 4)): first the way
+    the first look found better (``flipped`` (M,)), then, for pairs it did not confirm, the
+    other way if it passed the first look's screen too (``screened`` (2, M)). The first look
+    may pick the wrong way round for a smooth picture (a crop asked to cover its photo:
+    edges repeated), and its 32 px cannot tell. A plausible way round is preferred (see
+    :func:`_decide`); the score of an implausible one is -4.
+    """
+    m = len(hints)
+    corr = np.full(m, -2.0, np.float32)
+    score = np.full(m, -4.0, np.float32)
+    key = np.full(m, -np.inf, np.float32)
+    window = ways[0].copy()
+    border = np.zeros(m, bool)
+    outline = np.full(m, -2.0, np.float32)
+    good = np.zeros(m, bool)
+    for second_pass in (False, True):
+        way_of = flipped ^ second_pass
+        todo = screened[way_of.astype(int), np.arange(m)] & ~good
+        for t in np.unique(hints.transform):
+            for way in (False, True):
+                rows = np.flatnonzero(todo & (hints.transform == t) & (way_of == way))
+                if not len(rows):
+                    continue
+                orig, copy = _pose(first[rows], second[rows], hints, t, way)
+                fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
+                c, d, o = align.compare(orig, copy, fine)
+                bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
+                k = np.where(_plausible(copy, fine), c + d, -4.0 + c + d)
+                better = k > key[rows]
+                idx = rows[better]
+                corr[idx], window[idx], key[idx] = c[better], fine[better], k[better]
+                score[idx] = np.where(k[better] > -2.0, (c + d)[better], -4.0)
+                border[idx], outline[idx] = bd[better], o[better]
+        good = _decide(corr, score, outline, window, border, hints.transform)
+    return corr, score, window, border, outline, good
+
+
+def _decide(corr, score, outline, window, border, transform) -> np.ndarray:
+    """(M,) bool: confirmed, from the second look's (M,) correlation, score, outline, (M, 4)
+    window, border and transform.
+
+    At the whole-image window the thumbnail check has already judged the shapes: what is
+    left for this one is a brightness curve, so it asks for a closer outline: of the
+    pixels, or of the smoothed pictures (a texture's grain changes with each re-encoding,
+    its shapes do not; two handwritten 3s differ in their shapes).
+    """
+    moved = translated(window, border)
+    whole = (np.abs(window - _IDENTITY).max(axis=1) <= 0.03) & (transform == 0) & ~moved
+    close = np.maximum(corr, outline) >= MIN_WHOLE_CORRELATION
+    return (corr >= MIN_PHOTO_CORRELATION) & (score >= MIN_PHOTO_SCORE) & (close | ~whole)
+
+
+def _plausible(copy: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(M,) bool: the (M, 4) windows are what a copy goes through: past the original's edge
+    only where the copy has a border there (:func:`_bordered`, beyond :data:`OVERREACH`),
+    and not stopped by the search's narrowest window on either axis (a crop of up to about
+    10 % a side leaves at least 0.8 of the side; a window pressed against the limit of
+    0.74 matched something the search could not reach: another part of a texture)."""
+    width = np.minimum(window[:, 1] - window[:, 0], window[:, 3] - window[:, 2])
+    return _bordered(copy, window, OVERREACH) & (width > align.MIN_WIDTH + align.GRID)
+
+
+def _overreach(window: np.ndarray) -> np.ndarray:
+    """(M,) how far the (M, 4) windows reach past the image's edge, at most (0 = inside)."""
+    past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
+    return np.maximum(past.max(axis=1), 0)
 
 
 def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:
     """(M,) bool: the (M, 4) windows are the image moved, not cropped: the size of the
-    image on both axes to within :data:`TRANSLATION` (one step of the search grid), off
-    the whole image, and ``border`` (M,) says a flat strip of the copy matches what the
-    window takes from past the edge (a shifted copy's black border)."""
+    image on both axes to within :data:`TRANSLATION` (one finest step of the search), off
+    the whole image by more than half that (closer, the sub-step search cannot tell a move
+    from its own error, and a flat background would pass for a border), and ``border``
+    (M,) says a flat strip of the copy matches what the window takes from past the edge (a
+    shifted copy's black border)."""
     size = np.abs(window[:, [1, 3]] - window[:, [0, 2]] - 1)
-    off = np.abs(window - _IDENTITY).max(axis=1) > 1e-3
+    off = np.abs(window - _IDENTITY).max(axis=1) > TRANSLATION / 2
     return (size < TRANSLATION).all(axis=1) & off & np.asarray(border, bool)
 
 
@@ -298,33 +363,30 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
     ta, tb = thumbs if isinstance(thumbs, tuple) else (thumbs, thumbs)
     ok = np.zeros(m, bool)
     out = np.zeros(m, np.float32)
-    live = align.structured(ta[hints.a]) & align.structured(tb[hints.b])
+    live = align.structured_pairs(align.spread(ta[hints.a]), align.spread(tb[hints.b]))
     live[live] = _roughly_alike(ta[hints.a[live]], tb[hints.b[live]], hints.subset(live))
     corr = np.full(m, -2.0, np.float32)
     score = np.full(m, -4.0, np.float32)
     window = hints.window.copy()
     flipped = np.zeros(m, bool)
+    ways = np.stack([hints.window, np.tile(_IDENTITY, (m, 1))]).astype(np.float32)
+    screened = np.zeros((2, m), bool)
     idx = np.flatnonzero(live)
-    corr[idx], score[idx], window[idx], flipped[idx] = _best_both_ways(
-        ta[hints.a[idx]], tb[hints.b[idx]], hints.subset(idx))
+    corr[idx], score[idx], window[idx], flipped[idx], ways[:, idx], screened[:, idx] = \
+        _best_both_ways(ta[hints.a[idx]], tb[hints.b[idx]], hints.subset(idx))
     live &= (corr >= SCREEN[0]) & (score >= SCREEN[1])
     rows = np.flatnonzero(live)
     if not len(rows):
         return ok, out
     sub = hints.subset(rows)
-    w = window[rows].copy()
     if detail is None:
-        corr2, score2, border = corr[rows], score[rows], np.zeros(len(rows), bool)
+        corr2 = corr[rows]
+        good = _decide(corr2, score[rows], corr2, window[rows], np.zeros(len(rows), bool),
+                       sub.transform)
     else:
         da, db = detail if isinstance(detail, tuple) else (detail, detail)
-        corr2, score2, border = _second_look(da.get(sub.a), db.get(sub.b), sub, w,
-                                             flipped[rows])
-    # at the whole-image window the thumbnail check has already judged the shapes: what
-    # is left for this one is a brightness curve, so it asks for a closer outline
-    moved = translated(w, border)
-    whole = (np.abs(w - _IDENTITY).max(axis=1) <= 0.03) & (sub.transform == 0) & ~moved
-    needed = np.where(whole, MIN_WHOLE_CORRELATION, MIN_PHOTO_CORRELATION)
-    good = (corr2 >= needed) & (score2 >= MIN_PHOTO_SCORE)
+        corr2, _, _, _, _, good = _second_look(da.get(sub.a), db.get(sub.b), sub,
+                                               ways[:, rows], screened[:, rows], flipped[rows])
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
     return ok, out
