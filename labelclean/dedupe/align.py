@@ -8,7 +8,8 @@ re-encoded; optionally mirrored or rotated by 90 degrees. Verification looks for
 and the transform that make the two thumbnails agree:
 
 * the window search starts from a hint (the candidate search's window, or the whole image)
-  and moves each edge of the window in steps of 2.5 % of the side, one axis at a time;
+  and moves each edge of the window by 5 % of the side, then 2.5 % and 1.25 % (and, for
+  the second look, finer still), one axis at a time;
 * the comparison drops a ring of the copy's border (a black border, or pixels the window
   takes from outside the image) and matches the brightness histograms (a monotone curve
   cancels; two different pictures stay different), then measures the correlation and the
@@ -28,8 +29,6 @@ import numpy as np
 SCALE = 2
 #: Ring of the copy's border left out of the comparison, as a fraction of the side.
 RING = 1 / 16
-#: Steps (fractions of the side) each window edge moves during the search.
-STEPS = (-0.05, -0.025, 0.0, 0.025, 0.05)
 #: Windows of every image indexed for the candidate search: per axis (start, stop).
 AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
 #: A thumbnail whose standard deviation is below this (grey levels) has no structure.
@@ -150,8 +149,9 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      where=den > 1e-6)
 
 
-def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
-    """Best (start, stop) of one axis (0 = rows, 1 = columns) over :data:`STEPS`."""
+def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps):
+    """Best (start, stop) of one axis (0 = rows, 1 = columns) over the edge moves ``steps``
+    (fractions of the side)."""
     side = thumbs.shape[1] // SCALE
     best = np.full(len(windows), -2.0, np.float32)
     chosen = windows[:, 2 * axis:2 * axis + 2].copy()
@@ -172,23 +172,20 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps=STEPS):
 
 
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
-          rounds: int = 4, steps: tuple[float, ...] = STEPS, sub_steps: bool = False
-          ) -> np.ndarray:
+          rounds: int = 4, sub_steps: bool = False) -> np.ndarray:
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
 
     ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
     ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
     moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
-    :data:`FINEST_STEPS` (one round: by ``steps``; two: fine, finest); with ``sub_steps``,
-    two more rounds by :data:`SUB_STEPS`.
+    :data:`FINEST_STEPS` (``rounds`` 2: fine, finest only); with ``sub_steps``, two more
+    rounds by :data:`SUB_STEPS`.
     """
     t = np.asarray(original, np.float32)
     side = t.shape[1] // SCALE
     copy_inner = _inner(shrink(copy, side))
     windows = np.asarray(hint, np.float32).copy()
-    plan = [steps] if rounds == 1 else (
-        [COARSE_STEPS] * (rounds - 2) + [FINE_STEPS, FINEST_STEPS] if rounds > 2 else
-        [FINE_STEPS, FINEST_STEPS])
+    plan = [COARSE_STEPS] * max(0, rounds - 2) + [FINE_STEPS, FINEST_STEPS]
     plan = plan + list(SUB_STEPS) if sub_steps else plan
     for step in plan:
         rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], side)

@@ -40,8 +40,16 @@ def with_plain_hints(frame: pd.DataFrame) -> pd.DataFrame:
 
 def window_frame(thumbs: np.ndarray, reps: np.ndarray, opts: DedupeOptions) -> pd.DataFrame:
     """Window candidates (a crop finds its photo) as a frame with their hints."""
-    hints = window_candidates(thumbs, reps, transform_names(opts.flips, opts.rotations), opts.k)
-    a, b = hints.a, hints.b
+    return hints_frame(window_candidates(thumbs, reps,
+                                         transform_names(opts.flips, opts.rotations), opts.k))
+
+
+def hints_frame(hints, a: np.ndarray | None = None) -> pd.DataFrame:
+    """The window search's ``hints`` as candidate rows (``i < j``, ``a`` the image whose
+    window is hinted: ``hints.a``, or the rows given in its place, ``b``, the window
+    ``w0..w3``, the transform ``t``, ``source`` "window")."""
+    a = hints.a if a is None else a
+    b = hints.b
     frame = pd.DataFrame({"i": np.minimum(a, b), "j": np.maximum(a, b), "method": "thumbnail",
                           "score": 0.0, "a": a, "b": b})
     for k in range(4):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelclean.dedupe.confirm import confirm, pair_frame, with_plain_hints
+from labelclean.dedupe.confirm import confirm, hints_frame, pair_frame, with_plain_hints
 from labelclean.dedupe.neighbors import Pairs, hash_candidates
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.photo import DetailImages, window_candidates
@@ -81,12 +81,7 @@ def _cross_candidates(ours, theirs, n: int, opts: DedupeOptions
     searches = ((mine, other, n), (n + other, mine, 0)) if len(mine) and len(other) else ()
     for rows, pool, base in searches:  # nothing readable on one side: no window to search
         hints = window_candidates(both, rows, names, other=both[base + pool])
-        a = base + pool[hints.a]
-        frame = pd.DataFrame({"i": np.minimum(a, hints.b), "j": np.maximum(a, hints.b),
-                              "method": "thumbnail", "score": 0.0, "a": a, "b": hints.b})
-        for c in range(4):
-            frame[f"w{c}"] = hints.window[:, c].astype(np.float64)
-        frames.append(frame.assign(t=hints.transform, source="window"))
+        frames.append(hints_frame(hints, base + pool[hints.a]))
     frames[0] = frames[0].assign(source="plain")
     out = pd.concat(frames, ignore_index=True).drop_duplicates(["i", "j"])
     return out.reset_index(drop=True), both

@@ -74,13 +74,6 @@ class Hints:
     def __len__(self) -> int:
         return len(self.a)
 
-    @classmethod
-    def plain(cls, i: np.ndarray, j: np.ndarray, names: tuple[str, ...] = ("none",)) -> Hints:
-        """Pairs with no hint: the whole image, no transform."""
-        i = np.asarray(i, np.int64)
-        return cls(i, np.asarray(j, np.int64), np.tile(_IDENTITY, (len(i), 1)),
-                   np.zeros(len(i), np.int64), names)
-
     def subset(self, mask: np.ndarray) -> Hints:
         return Hints(self.a[mask], self.b[mask], self.window[mask], self.transform[mask],
                      self.names)

@@ -80,7 +80,6 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
     arguments for the actors, ``batch_size`` the model's. ``checkpoint(array, meta,
     meta_path, completed)`` flushes the rows and writes the json as rows complete. Returns
     how many rows it computed (not the rows an interrupted run had done)."""
-    _checkpoint = checkpoint
     n, meta = len(job.ids), job.meta
     scratch = f"embed/{job.npy.stem}"
     mask_path = scratch_folder(job.workdir.root, scratch) / "done.npy"
@@ -97,7 +96,7 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
             with open(tmp, "wb") as fh:
                 np.save(fh, np.packbits(done))
         meta["rows_done"] = str(mask_path.relative_to(job.workdir.root))
-        _checkpoint(job.array, meta, job.meta_path, _prefix(done))
+        checkpoint(job.array, meta, job.meta_path, _prefix(done))
         state["saved"], state["at"] = state["count"], time.monotonic()
 
     def take(batch: dict[str, np.ndarray]) -> None:
@@ -126,7 +125,7 @@ def fill_with_ray(job: Any, build: dict[str, Any], address: str | None,
         meta["unreadable"].sort(key=lambda u: u["row"])
         if done.all():
             meta.pop("rows_done", None)
-            _checkpoint(job.array, meta, job.meta_path, n)
+            checkpoint(job.array, meta, job.meta_path, n)
             remove_scratch(job.workdir.root, scratch)
         else:
             save()
