@@ -1,4 +1,5 @@
-"""Run the labelclean command line from an example script, as a user would in a shell.
+"""Command-line plumbing of the example scripts: run labelclean's commands as a user would
+in a shell, and print a benchmark's tables (appending them to ``--report FILE``).
 
 The commands run in this process (the same app ``labelclean`` and ``python -m labelclean``
 run, with the same options, output and exit codes), so an example does not pay for a new
@@ -45,3 +46,12 @@ def labelclean(*args: str, cwd: Path) -> str:
     if done.exit_code != 0:
         raise SystemExit(f"labelclean {args[0]} failed with exit code {done.exit_code}")
     return done.stdout
+
+
+def show(text: str, report: Path | None) -> None:
+    """Print a benchmark's ``text`` and, with ``report`` (its ``--report FILE``), append it
+    there after a blank line."""
+    print(text)
+    if report:
+        with open(report, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)

@@ -32,6 +32,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,8 @@ from labelclean.io.dataset import load_dataset
 from labelclean.scan.stage import scan_dataset
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _cli import show  # noqa: E402
 
 
 def make_folder(out: Path, n: int, copies: int, seed: int = 0) -> set[frozenset]:
@@ -176,10 +179,7 @@ def main(argv: list[str] | None = None) -> None:
               "| method | seconds | images/s | x labelclean's time | pair precision | "
               "pair recall |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
     text = header + "\n".join(rows) + "\n"
-    print(text)
-    if args.report:
-        with open(args.report, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    show(text, args.report)
 
 
 if __name__ == "__main__":

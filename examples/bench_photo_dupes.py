@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import show  # noqa: E402
 from _photo_set import make_photo_set  # noqa: E402
 
 from labelclean.dedupe.options import DedupeOptions  # noqa: E402
@@ -144,10 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         parts += [f"\n### {name}\n", f"All {count} grouped pairs: precision {precision:.3f}\n",
                   by_kind(rows), "", table(rows), "", neg_table(negatives(found, truth))]
     text = "\n".join(parts) + "\n"
-    print(text)
-    if args.report:
-        with open(args.report, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    show(text, args.report)
 
 
 if __name__ == "__main__":

@@ -113,3 +113,13 @@ def test_demo_evaluations(example, tmp_path, script):
     args = ["--out", str(tmp_path / "d")] if script == "eval_dedupe" else [
         "--data", str(tmp_path / "d"), "--report", str(tmp_path / "r.md")]
     example(script).main(args)
+
+
+def test_benchmark_tables_are_printed_and_appended_to_the_report(example, tmp_path, capsys):
+    show = example("_cli").show
+    report = tmp_path / "r.md"
+    report.write_text("# Earlier\n")
+    show("| a | b |", report)
+    show("| c | d |", None)
+    assert capsys.readouterr().out == "| a | b |\n| c | d |\n"
+    assert report.read_text() == "# Earlier\n\n| a | b |"
