@@ -246,9 +246,11 @@ def scan_dataset(dataset: Dataset, workdir: str | Path, *, hash_methods: tuple[s
     check_free_space(wd.path(THUMBS), n * THUMB_SIDE * THUMB_SIDE + 128)
     with atomic_path(wd.path(THUMBS)) as thumbs_tmp:  # filled as the results arrive
         found = ScanColumns(dataset.records, hash_methods, quality, thumbs_tmp, THUMB_SIDE)
-        for i, (row, hashes, thumb) in results:
-            found.put(i, row, hashes, thumb)
-        found.close_thumbs()
+        try:
+            for i, (row, hashes, thumb) in results:
+                found.put(i, row, hashes, thumb)
+        finally:  # an interrupted run closes the file before its temporary goes
+            found.close_thumbs()
         thumbs = np.load(thumbs_tmp, mmap_mode="r")  # still mapped once renamed
     index, hashes = found.index(), found.hash_table()
     table = quality_table(index, found.raw_measures(), thresholds) if quality else None
