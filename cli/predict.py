@@ -22,9 +22,10 @@ def predict_cmd(
     labels: Annotated[Optional[Path], typer.Option(
         "--labels", help="A labels CSV (image_id,label): predict the images it lists and "
                          "keep their labels in a label column.", show_default=False)] = None,
-    tta: Annotated[bool, typer.Option(
-        "--tta/--no-tta", help="Average the flips the model trained with, as the held-out "
-                               "accuracy 'labelclean train' reported did.")] = True,
+    tta: Annotated[Optional[bool], typer.Option(
+        "--tta/--no-tta", help="Average the flips the model trained with (default: on, as "
+                               "the held-out accuracy 'labelclean train' reported did).",
+        show_default=False)] = None,
     out_file: Annotated[Path, typer.Option(
         "--out", help="Where to write the table (default: predictions.csv).")] = Path(
         "predictions.csv"),

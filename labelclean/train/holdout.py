@@ -33,9 +33,10 @@ def holdout_mask(codes: np.ndarray, groups: np.ndarray, fraction: float,
     n_splits = max(2, int(round(1 / fraction)))
     n_groups = len(np.unique(groups))
     if n_groups < n_splits:
-        raise ConfigError(f"`holdout` {fraction:g} needs at least {n_splits} labeled images "
-                          f"that are not copies of each other, but found {n_groups}; give a "
-                          "larger `holdout`, `holdout` 0 (no held-out data) or `val_labels`")
+        raise ConfigError(f"`holdout` {fraction:g} needs at least {n_splits} groups of labeled "
+                          f"images (copies of one image, and one `group_col` group, are one "
+                          f"group), but found {n_groups}; give a larger `holdout`, `holdout` 0 "
+                          "(no held-out data) or `val_labels`")
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # classes smaller than n_splits: sklearn warns
         warnings.simplefilter("ignore", UserWarning)

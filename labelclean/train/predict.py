@@ -48,7 +48,8 @@ def _images(folder: Path, labels: str | Path | None):
 
 
 def predict_folder(checkpoint: str | Path, images: str | Path, *,
-                   labels: str | Path | None = None, tta: bool = False, device: str = "auto",
+                   labels: str | Path | None = None, tta: bool | None = None,
+                   device: str = "auto",
                    progress: ProgressFn | None = None) -> Predictions:
     """Probabilities (one row per image, see the module) of the images in ``images``.
 
@@ -57,7 +58,8 @@ def predict_folder(checkpoint: str | Path, images: str | Path, *,
     checkpoint : a ``model.pt`` written by ``labelclean train``, or its folder.
     images : the folder of images (every image file in it, nested folders too), or with
         ``labels`` the images that file lists (its ``image_id, label`` columns).
-    tta : average the flips the model trained with (none for the ``light`` preset).
+    tta : average the flips the model trained with (none for the ``light`` preset); None:
+        as train's held-out accuracy did (on), with no note when there is no flip.
     """
     from labelclean.models.backbones import resolve_device
     from labelclean.models.inputs import ImageRows, Normalise
@@ -69,7 +71,7 @@ def predict_folder(checkpoint: str | Path, images: str | Path, *,
         raise ConfigError(f"`images` {folder} is not a folder; pass the folder of images")
     dev = resolve_device(device)
     net, info = load_model(checkpoint, dev)
-    config = replace(TrainConfig(**info["config"]), tta=tta, workers=0)
+    config = replace(TrainConfig(**info["config"]), tta=tta is not False, workers=0)
     norm = Normalise(info["mean"], info["std"], dev)
     ids, paths, given = _images(folder, labels)
     size = int(info["image_size"])
@@ -91,7 +93,7 @@ def predict_folder(checkpoint: str | Path, images: str | Path, *,
     return _result(ids, given, probs, info, bad, tta)
 
 
-def _result(ids, given, probs, info: dict, bad: np.ndarray, tta: bool) -> Predictions:
+def _result(ids, given, probs, info: dict, bad: np.ndarray, tta: bool | None) -> Predictions:
     from labelclean.io.formats import oof_table
     from labelclean.train.augment import get_augmentation
 
@@ -103,7 +105,7 @@ def _result(ids, given, probs, info: dict, bad: np.ndarray, tta: bool) -> Predic
     if bad.any():
         notes.append(f"{plural(int(bad.sum()), 'image')} could not be read (missing or not "
                      "decodable): their rows are empty")
-    if tta and len(get_augmentation(info["augment"]).tta_views()) == 1:
+    if tta is True and len(get_augmentation(info["augment"]).tta_views()) == 1:
         notes.append(f"the model trained without flips (`augment` {info['augment']}), so "
                      "`tta` has no view to average")
     return Predictions(table=table, classes=list(info["classes"]),
