@@ -186,3 +186,24 @@ def test_phash_gives_imagehash_bits_and_leaves_ties_to_it(monkeypatch):
     hashing.hash_hex("phash", Image.new("L", (64, 48), 128))
     hashing.hash_hex("phash", images[0])
     assert calls == [1]  # the flat image only
+
+
+def _blas_threads(_task) -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_scan_work_runs_numpy_blas_on_one_thread_in_every_worker():
+    """The scan's small per-file matrix products run on one BLAS thread, in this process
+    and in the forked workers, and the limit is lifted afterwards."""
+    import numpy as np  # noqa: F401  (loads the BLAS the limit applies to)
+
+    from labelclean.backends.local import one_blas_thread, pool_map
+
+    before = _blas_threads(None)
+    with one_blas_thread():
+        assert set(_blas_threads(None)) <= {1}
+        seen = {n for found in pool_map(_blas_threads, list(range(80)), 2) for n in found}
+        assert seen <= {1}
+    assert _blas_threads(None) == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -29,3 +30,15 @@ def pool_map(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int | None =
         before_fork()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(fn, tasks, chunksize=chunksize)
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """A context in which numpy's BLAS runs on one thread (workers forked inside it too).
+
+    Per-file work makes many small matrix products; a threaded BLAS splits each one over
+    every core, which is slower for products this small and fights the pool's own workers
+    for the cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from labelclean.backends.local import pool_map
+from labelclean.backends.local import one_blas_thread, pool_map
 from labelclean.backends.ray import check_backend, remove_scratch
 from labelclean.io.dataset import Dataset
 from labelclean.io.formats import (
@@ -136,8 +136,9 @@ def scan_batch(batch: dict[str, np.ndarray], hash_methods: tuple[str, ...],
     """:func:`scan_file` over a Ray batch (``row``, ``path``): ``row`` and ``result``, each
     file's ``(index fields, hashes, thumbnail)`` pickled (a bad file is a row, never an
     exception)."""
-    results = [pickle.dumps(scan_file(str(p), hash_methods, max_pixels, quality))
-               for p in batch["path"]]
+    with one_blas_thread():
+        results = [pickle.dumps(scan_file(str(p), hash_methods, max_pixels, quality))
+                   for p in batch["path"]]
     return {"row": np.asarray(batch["row"], dtype=np.int64),
             "result": np.array(results, dtype=object)}
 
@@ -147,10 +148,12 @@ def _local_results(todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
                    progress: ProgressFn | None) -> Iterator[tuple]:
     """``(row, scan_file's result)`` of every ``todo`` row, in order, from a process pool."""
     tasks = [(path, hash_methods, max_pixels, quality) for _, path in todo]
-    results = pool_map(_scan_task, tasks, workers, before_fork=lambda: _warm_up(hash_methods))
-    for done, ((i, _), result) in enumerate(zip(todo, results), start=1):
-        yield i, result
-        report(progress, done, len(todo), "scan")
+    with one_blas_thread():  # forked workers keep the limit
+        results = pool_map(_scan_task, tasks, workers,
+                           before_fork=lambda: _warm_up(hash_methods))
+        for done, ((i, _), result) in enumerate(zip(todo, results), start=1):
+            yield i, result
+            report(progress, done, len(todo), "scan")
 
 
 def _ray_results(wd: Workdir, todo: list[tuple[int, str]], hash_methods: tuple[str, ...],
