@@ -160,3 +160,18 @@ def test_ray_scan_of_a_file_uri_listing_writes_the_local_files(ray_session, imag
                                                               tmp_path):
     plain, remote = _scan_both(images, tmp_path, backend="ray")
     assert_same_but_paths(plain, remote, images)
+
+
+def test_local_locations_are_the_paths_pathlib_joins():
+    """The quick join of a folder and a relative path gives pathlib's text for every
+    awkward root and path (dot parts, doubled and trailing slashes, spaces, accents)."""
+    import itertools
+
+    from labelclean.io.locations import image_location
+
+    roots = ["/", "/data", "/data/", "rel", "./rel", ".", "", "//net/x", "/x/.", "a/./b"]
+    paths = ["a.jpg", "x y/é.png", "./a.jpg", "a//b.jpg", "a/./b.jpg", "../a.jpg", "a/",
+             "/abs/a.jpg", ".hidden", "a/.", "sub\\win.jpg"]
+    for root, path in itertools.product(roots, paths):
+        for given in (root, Path(root)):
+            assert image_location(given, path) == str(Path(root) / path), (root, path)

@@ -45,8 +45,25 @@ def image_location(root: str | os.PathLike | None, path: str, *,
         return str(path)
     if is_uri(root):
         return str(root).rstrip("/") + "/" + str(path).lstrip("/")
+    if root is not None and not resolve:
+        return _join_local(os.fspath(root), str(path))
     local = Path(root) / path if root is not None else Path(path)
     return str(local.resolve() if resolve else local)
+
+
+def _join_local(base: str, path: str) -> str:
+    """``str(Path(base) / path)``, without making two Path objects for the usual case (a
+    folder and a plain relative POSIX path: every file of every stage goes through here)."""
+    if not (os.sep == "/" and (base == "/" or _normal(base)) and _normal(path)
+            and not path.startswith("/")):
+        return str(Path(base) / path)
+    return base + path if base == "/" else f"{base}/{path}"
+
+
+def _normal(text: str) -> bool:
+    """True when pathlib would print ``text`` as it is (no ``.`` parts, no empty parts)."""
+    return (text not in ("", ".") and "//" not in text and "/./" not in text
+            and not text.startswith("./") and not text.endswith(("/", "/.")))
 
 
 def as_location(value: str | os.PathLike) -> str | Path:
