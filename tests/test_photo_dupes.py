@@ -14,7 +14,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from labelclean.dedupe.neighbors import hamming_pairs
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.stage import dedupe_workdir
-from labelclean.dedupe.stars import star_groups
+from labelclean.dedupe.stars import WAVE_START, star_groups
 from labelclean.io.dataset import load_dataset
 from labelclean.io.dedupe_files import LEAKS_COLUMNS, RELATED_COLUMNS, read_leaks, read_related
 from labelclean.scan.stage import scan_dataset
@@ -56,6 +56,27 @@ def test_star_groups_never_chain():
     joined = star_groups(n, i, j, np.array([0.9, 0.95]), priority=np.array([1, 0, 2]),
                          twin=np.zeros(2, bool), check=lambda a, b: np.ones(len(a), bool))
     assert len(set(joined.labels)) == 1 and not joined.related.any()  # all three are copies
+
+
+def test_star_groups_check_only_the_pairs_a_group_asks_about():
+    # keeper 0 and its m copies 1..m (enough pairs among them for a call of their own);
+    # copy 1 has two more copies, 90 and 91, confirmed with nothing else: 0 takes 1, so
+    # nothing asks whether 90 and 91 are copies of each other, and they are never checked
+    # (every image's copies were checked in pairs before the checks followed the groups)
+    m = next(k for k in range(2, 99) if k * (k - 1) // 2 >= WAVE_START)
+    i = np.r_[np.zeros(m, np.int64), 1, 1]
+    j = np.r_[np.arange(1, m + 1), 90, 91]
+    asked = []
+
+    def check(a, b):
+        asked.extend(zip(a.tolist(), b.tolist()))
+        return np.ones(len(a), bool)
+
+    stars = star_groups(92, i, j, np.r_[np.ones(m), 0.5, 0.5], priority=np.arange(92),
+                        twin=np.zeros(m + 2, bool), check=check)
+    assert (stars.labels[: m + 1] == stars.labels[0]).all() and stars.labels[0] >= 0
+    assert (stars.labels[[90, 91]] < 0).all() and stars.related.sum() == 2
+    assert len(asked) == m * (m - 1) // 2 and not {90, 91} & {x for p in asked for x in p}
 
 
 def test_star_groups_stop_at_the_size_limit():
