@@ -34,7 +34,7 @@ AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
 #: A thumbnail whose standard deviation is below this (grey levels) has no structure.
 LOW_INFORMATION = 3.0
 #: Windows are kept within these bounds and at least this wide (fractions of the side).
-_BOUNDS = (-0.055, 1.055)
+BOUNDS = (-0.055, 1.055)
 MIN_WIDTH = 0.74
 _CHUNK = 1024
 
@@ -169,7 +169,7 @@ def _search_axis(fixed, target, windows, axis, steps, side):
             taps = resample_taps(start, stop, fixed.shape[1], side)
             view = resample_rows(fixed, taps, inner).reshape(len(fixed), -1)
             corr = _correlation_to(view, *target)
-            ok = (stop - start >= MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
+            ok = (stop - start >= MIN_WIDTH) & (start >= BOUNDS[0]) & (stop <= BOUNDS[1])
             better = ok & (corr > best)
             best[better] = corr[better]
             chosen[better] = np.stack([start, stop], axis=1)[better]
@@ -199,35 +199,50 @@ def _correlation_to(a: np.ndarray, b: np.ndarray, bb: np.ndarray) -> np.ndarray:
 
 
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
-          rounds: int = 4, sub_steps: bool = False) -> np.ndarray:
+          rounds: int = 4, sub_steps: bool = False, give_up=None):
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
 
     ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
     ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
     moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
     :data:`FINEST_STEPS` (``rounds`` 2: fine, finest only); with ``sub_steps``, two more
-    rounds by :data:`SUB_STEPS`.
+    rounds by :data:`SUB_STEPS`. With ``give_up(rows, windows, reach)`` (rows of the pairs
+    still searched, their (R, 4) windows, and how far the rounds left can still move an
+    edge), pairs it marks (an (R,) bool) stop being searched; then ``(windows, stopped)``
+    is returned, ``stopped`` (M,) bool.
     """
     t = np.asarray(original, np.float32)
-    by_column = np.ascontiguousarray(t.transpose(0, 2, 1))
     side = t.shape[1] // SCALE
     inner = slice(_ring(side), side - _ring(side))
     target = shrink(copy, side)[:, inner, inner]
-    targets = (_centred(target.reshape(len(t), -1)),
-               _centred(target.transpose(0, 2, 1).reshape(len(t), -1)))
+    state = [np.arange(len(t)), t, np.ascontiguousarray(t.transpose(0, 2, 1)),
+             _centred(target.reshape(len(t), -1)),
+             _centred(target.transpose(0, 2, 1).reshape(len(t), -1))]
     windows = np.asarray(hint, np.float32).copy()
+    stopped = np.zeros(len(t), bool)
     plan = [COARSE_STEPS] * max(0, rounds - 2) + [FINE_STEPS, FINEST_STEPS]
     plan = plan + list(SUB_STEPS) if sub_steps else plan
-    for step in plan:
-        cols = resample_rows(by_column, resample_taps(windows[:, 2], windows[:, 3],
-                                                      t.shape[2], side), inner)
-        windows = _search_axis(np.ascontiguousarray(cols.transpose(0, 2, 1)), targets[0],
-                               windows, 0, step, side)
-        rows = resample_rows(t, resample_taps(windows[:, 0], windows[:, 1], t.shape[1], side),
+    for k, step in enumerate(plan):
+        live, orig, by_column, by_rows, by_cols = state
+        if not len(live):
+            break
+        win = windows[live]
+        cols = resample_rows(by_column, resample_taps(win[:, 2], win[:, 3], orig.shape[2],
+                                                      side), inner)
+        win = _search_axis(np.ascontiguousarray(cols.transpose(0, 2, 1)), by_rows, win, 0,
+                           step, side)
+        rows = resample_rows(orig, resample_taps(win[:, 0], win[:, 1], orig.shape[1], side),
                              inner)
-        windows = _search_axis(np.ascontiguousarray(rows.transpose(0, 2, 1)), targets[1],
-                               windows, 1, step, side)
-    return windows
+        windows[live] = _search_axis(np.ascontiguousarray(rows.transpose(0, 2, 1)), by_cols,
+                                     win, 1, step, side)
+        if give_up is not None and k + 1 < len(plan):
+            drop = np.asarray(give_up(live, windows[live],
+                                      sum(max(s) for s in plan[k + 1:])), bool)
+            stopped[live[drop]] = True
+            keep = ~drop
+            state = [live[keep], orig[keep], by_column[keep],
+                     (by_rows[0][keep], by_rows[1][keep]), (by_cols[0][keep], by_cols[1][keep])]
+    return (windows, stopped) if give_up is not None else windows
 
 
 def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
