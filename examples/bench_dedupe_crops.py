@@ -43,8 +43,8 @@ def make_folder(out: Path, n: int, copies: int, seed: int = 0,
     for k in range(n - copies):
         img = photos[k % len(photos)]
         w, h = img.size
-        side = rng.uniform(0.35, 0.6) * min(w, h)
-        bw, bh = int(side * rng.uniform(1.0, 1.4)), int(side)
+        box = rng.uniform(0.35, 0.6) * min(w, h)
+        bw, bh = int(box * rng.uniform(1.0, 1.4)), int(box)
         x0, y0 = int(rng.integers(0, max(1, w - bw))), int(rng.integers(0, max(1, h - bh)))
         name = f"crop_{k:06d}.jpg"
         path = out / name
