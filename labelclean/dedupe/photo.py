@@ -236,14 +236,16 @@ def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.nd
 
 
 def _second_look(first, second, hints, ways, screened, flipped):
-    """``(correlation, score, window, bordered, outline, good, way)`` on the second-look images
+    """``(correlation, score, window, bordered, outline, good)`` on the second-look images
     (outline: see :func:`~labelclean.dedupe.align.compare`; good: :func:`_decide`), each way
     round refining the first look's window of that way (``ways`` (2, M, 4)): first the way
     the first look found better (``flipped`` (M,)), then, for pairs it did not confirm, the
     other way if it passed the first look's screen too (``screened`` (2, M)). The first look
     may pick the wrong way round for a smooth picture (a crop asked to cover its photo:
     edges repeated), and its 32 px cannot tell. A plausible way round is preferred (see
-    :func:`_decide`); the score of an implausible one is -4.
+    :func:`_decide`); the score of an implausible one is -4. A way whose window can no
+    longer end plausible (:func:`~labelclean.dedupe.borders.give_up`) stops being searched
+    and is left out: it could not be confirmed, nor win over a plausible way.
     """
     m = len(hints)
     corr = np.full(m, -2.0, np.float32)
@@ -253,7 +255,6 @@ def _second_look(first, second, hints, ways, screened, flipped):
     border = np.zeros(m, bool)
     outline = np.full(m, -2.0, np.float32)
     good = np.zeros(m, bool)
-    chosen = flipped.copy()
     for second_pass in (False, True):
         way_of = flipped ^ second_pass
         todo = screened[way_of.astype(int), np.arange(m)] & ~good
@@ -275,9 +276,9 @@ def _second_look(first, second, hints, ways, screened, flipped):
                 idx = rows[better]
                 corr[idx], window[idx], key[idx] = c[better], fine[better], k[better]
                 score[idx] = np.where(k[better] > -2.0, (c + d)[better], -4.0)
-                border[idx], outline[idx], chosen[idx] = bd[better], o[better], way
+                border[idx], outline[idx] = bd[better], o[better]
         good = _decide(corr, score, outline, window, border, hints.transform)
-    return corr, score, window, border, outline, good, chosen
+    return corr, score, window, border, outline, good
 
 
 def _decide(corr, score, outline, window, border, transform) -> np.ndarray:
@@ -345,7 +346,7 @@ def verify_photo_pairs(thumbs: np.ndarray, hints: Hints,
                        sub.transform)
     else:
         da, db = detail if isinstance(detail, tuple) else (detail, detail)
-        corr2, _, _, _, _, good, _ = _second_look(da.get(sub.a), db.get(sub.b), sub,
+        corr2, _, _, _, _, good = _second_look(da.get(sub.a), db.get(sub.b), sub,
                                                ways[:, rows], screened[:, rows], flipped[rows])
     ok[rows] = good
     out[rows] = np.clip(corr2, 0, 1)
