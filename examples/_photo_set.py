@@ -121,10 +121,10 @@ VARIANTS = (
 )
 
 
-def photo_crop(img: Image.Image, box) -> Image.Image:
-    """``box`` of ``img`` at photo size (its longer side 384 px)."""
+def photo_crop(img: Image.Image, box, side: int = 384) -> Image.Image:
+    """``box`` of ``img`` at photo size (its longer side ``side`` px)."""
     crop = img.crop(box)
-    scale = 384 / max(crop.size)
+    scale = side / max(crop.size)
     return crop.resize((round(crop.width * scale), round(crop.height * scale)),
                        Image.Resampling.LANCZOS)
 

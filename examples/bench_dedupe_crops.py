@@ -1,16 +1,20 @@
 """Scan + dedupe at scale on overlapping photos: many crops of the same few scenes.
 
-Writes ``--n`` photo-sized JPEGs (384 px the longer side), each a random crop (35-60 % of
-the side) of one of the real photos shipped by scikit-learn, matplotlib and, when
-installed, scikit-image, so that crops of one scene overlap heavily (a farmer photographing
-one plant from a few steps apart), plus ``--copies`` planted near copies (re-encoded,
-brightened, resized). Then, each in its own process (imports outside the timing): labelclean
-``scan_dataset`` + ``dedupe_workdir`` with the defaults, and imagededup's
-``PHash().find_duplicates`` (radius 10). Reports seconds, peak resident memory of each
-process, the largest group, and pair precision / recall of the planted copies.
+Writes ``--n`` photo-sized JPEGs (``--side``, default 384 px, the longer side), each a
+random crop (35-60 % of the side) of one of the real photos shipped by scikit-learn,
+matplotlib and, when installed, scikit-image, so that crops of one scene overlap heavily (a
+farmer photographing one plant from a few steps apart), plus ``--copies`` planted near
+copies (re-encoded, brightened, resized). Then, each in its own process (imports outside
+the timing): labelclean ``scan_dataset`` + ``dedupe_workdir`` with the defaults, and
+imagededup's ``PHash().find_duplicates`` (radius 10). Reports seconds, peak resident memory
+of each process, the largest group, and pair precision / recall of the planted copies.
 
 Usage: python examples/bench_dedupe_crops.py [--n 20000] [--copies 500] [--out bench-crops]
-       [--imagededup-python PY]
+       [--side 384] [--imagededup-python PY]
+
+``--side 768`` writes larger files (closer to the per-image decode cost of the issue's
+photo-sized crops); the crops are 35-60 % of photos of 512-1,000 px, so at 768 px they are
+upscaled: more bytes to decode, no more detail. Use a separate ``--out`` per side.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ sys.path.insert(0, str(HERE))
 from _photo_set import photo_crop, source_photos  # noqa: E402
 
 
-def make_folder(out: Path, n: int, copies: int, seed: int = 0) -> list[tuple[str, str]]:
+def make_folder(out: Path, n: int, copies: int, seed: int = 0,
+                side: int = 384) -> list[tuple[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     photos = list(source_photos().values())
@@ -38,13 +43,14 @@ def make_folder(out: Path, n: int, copies: int, seed: int = 0) -> list[tuple[str
     for k in range(n - copies):
         img = photos[k % len(photos)]
         w, h = img.size
-        side = rng.uniform(0.35, 0.6) * min(w, h)
-        bw, bh = int(side * rng.uniform(1.0, 1.4)), int(side)
+        box = rng.uniform(0.35, 0.6) * min(w, h)
+        bw, bh = int(box * rng.uniform(1.0, 1.4)), int(box)
         x0, y0 = int(rng.integers(0, max(1, w - bw))), int(rng.integers(0, max(1, h - bh)))
         name = f"crop_{k:06d}.jpg"
         path = out / name
         if not path.exists():
-            photo_crop(img, (x0, y0, min(w, x0 + bw), min(h, y0 + bh))).save(path, quality=90)
+            photo_crop(img, (x0, y0, min(w, x0 + bw), min(h, y0 + bh)), side).save(
+                path, quality=90)
         names.append(name)
     truth = []
     for c, src in enumerate(rng.choice(len(names), size=copies, replace=False)):
@@ -110,19 +116,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--copies", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("bench-crops"))
+    parser.add_argument("--side", type=int, default=384, help="longer side of the crops, px")
     parser.add_argument("--no-imagededup", action="store_true")
     parser.add_argument("--imagededup-python", default=os.environ.get("BENCH_IMAGEDEDUP_PYTHON"),
                         help="python of an environment with imagededup (default: this one)")
     args = parser.parse_args(argv)
     folder = args.out / "images"
-    truth = {frozenset(p) for p in make_folder(folder, args.n, args.copies)}
+    truth = {frozenset(p) for p in make_folder(folder, args.n, args.copies,
+                                                side=args.side)}
     results = {"labelclean scan + dedupe": run(LABELCLEAN, str(folder), str(args.out / "wd"))}
     if not args.no_imagededup:
         results["imagededup PHash (radius 10)"] = run(IMAGEDEDUP, str(folder),
                                                       python=args.imagededup_python)
     lc = results["labelclean scan + dedupe"]["seconds"]
-    print(f"{args.n:,} JPEGs (crops of {len(source_photos())} photos, {args.copies} planted "
-          f"copies), {os.cpu_count()} cores\n")
+    print(f"{args.n:,} JPEGs of {args.side} px (crops of {len(source_photos())} photos, "
+          f"{args.copies} planted copies), {os.cpu_count()} cores\n")
     print("| method | seconds | x labelclean's time | peak RSS MB | largest group | pairs | "
           "pair precision | pair recall |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | "
           "---: |")

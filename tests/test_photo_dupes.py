@@ -14,7 +14,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from labelclean.dedupe.neighbors import hamming_pairs
 from labelclean.dedupe.options import DedupeOptions
 from labelclean.dedupe.stage import dedupe_workdir
-from labelclean.dedupe.stars import star_groups
+from labelclean.dedupe.stars import WAVE_START, star_groups
 from labelclean.io.dataset import load_dataset
 from labelclean.io.dedupe_files import LEAKS_COLUMNS, RELATED_COLUMNS, read_leaks, read_related
 from labelclean.scan.stage import scan_dataset
@@ -56,6 +56,27 @@ def test_star_groups_never_chain():
     joined = star_groups(n, i, j, np.array([0.9, 0.95]), priority=np.array([1, 0, 2]),
                          twin=np.zeros(2, bool), check=lambda a, b: np.ones(len(a), bool))
     assert len(set(joined.labels)) == 1 and not joined.related.any()  # all three are copies
+
+
+def test_star_groups_check_only_the_pairs_a_group_asks_about():
+    # keeper 0 and its m copies 1..m (enough pairs among them for a call of their own);
+    # copy 1 has two more copies, 90 and 91, confirmed with nothing else: 0 takes 1, so
+    # nothing asks whether 90 and 91 are copies of each other, and they are never checked
+    # (every image's copies were checked in pairs before the checks followed the groups)
+    m = next(k for k in range(2, 99) if k * (k - 1) // 2 >= WAVE_START)
+    i = np.r_[np.zeros(m, np.int64), 1, 1]
+    j = np.r_[np.arange(1, m + 1), 90, 91]
+    asked = []
+
+    def check(a, b):
+        asked.extend(zip(a.tolist(), b.tolist()))
+        return np.ones(len(a), bool)
+
+    stars = star_groups(92, i, j, np.r_[np.ones(m), 0.5, 0.5], priority=np.arange(92),
+                        twin=np.zeros(m + 2, bool), check=check)
+    assert (stars.labels[: m + 1] == stars.labels[0]).all() and stars.labels[0] >= 0
+    assert (stars.labels[[90, 91]] < 0).all() and stars.related.sum() == 2
+    assert len(asked) == m * (m - 1) // 2 and not {90, 91} & {x for p in asked for x in p}
 
 
 def test_star_groups_stop_at_the_size_limit():
@@ -291,22 +312,48 @@ def test_histogram_matching_gives_a_clipped_region_one_value():
 
 
 def test_a_window_past_the_edge_needs_a_border_in_the_copy():
-    from labelclean.dedupe.photo import OVERREACH, _bordered
+    from labelclean.dedupe.borders import OVERREACH, bordered
 
     rng = np.random.default_rng(0)
     copy = rng.integers(40, 220, (2, 64, 64)).astype(np.uint8)
     copy[0, :, :4] = 0  # a shifted copy: a black strip on its left
     past = np.array([[0.0, 1.0, -0.06, 0.94]] * 2, np.float32)  # 6 % past the left edge
-    assert _bordered(copy, past, OVERREACH).tolist() == [True, False]
+    assert bordered(copy, past, OVERREACH).tolist() == [True, False]
     within = np.array([[0.0, 1.0, -0.02, 0.98]] * 2, np.float32)  # within the accuracy
-    assert _bordered(copy, within, OVERREACH).tolist() == [True, True]
+    assert bordered(copy, within, OVERREACH).tolist() == [True, True]
 
 
 def test_a_window_pressed_against_the_narrowest_search_window_is_not_a_copy():
     from labelclean.dedupe.align import MIN_WIDTH
-    from labelclean.dedupe.photo import _plausible
+    from labelclean.dedupe.borders import plausible
 
     copy = np.random.default_rng(1).integers(40, 220, (2, 64, 64)).astype(np.uint8)
     windows = np.array([[0.1, 0.9, 0.05, 0.95],                     # a crop of 10 % a side
                         [0.13, 0.13 + MIN_WIDTH, 0.0, 1.0]], np.float32)  # at the limit
-    assert _plausible(copy, windows).tolist() == [True, False]
+    assert plausible(copy, windows).tolist() == [True, False]
+
+
+def test_the_second_look_stops_only_windows_that_cannot_end_plausible():
+    from labelclean.dedupe import align
+    from labelclean.dedupe.borders import give_up, plausible
+
+    rng = np.random.default_rng(2)
+    copy = rng.integers(40, 220, (2, 64, 64)).astype(np.uint8)
+    copy[1, :, :3] = 0  # a shifted copy's black border on the left
+    past = np.array([[0.0, 1.0, -0.05, 0.95]] * 2, np.float32)  # 5 % past the left edge
+    stop = give_up(copy)
+    # one finest step left to move: the textured copy cannot get within OVERREACH, and
+    # ends implausible however it moves; the bordered one may be a shifted copy
+    assert stop(np.arange(2), past, 0.0094).tolist() == [True, False]
+    assert plausible(copy, past).tolist() == [False, True]
+    assert stop(np.arange(2), past, 0.03).tolist() == [False, False]  # could still get in
+    # a search that never stops finds the same windows as one without the early stop
+    orig = rng.integers(0, 255, (3, 64, 64)).astype(np.float32)
+    hint = np.tile(np.array([0.05, 0.95, 0.0, 1.0], np.float32), (3, 1))
+    never = align.align(orig, orig[:, 2:62, 2:62], hint)
+    found, stopped = align.align(orig, orig[:, 2:62, 2:62], hint,
+                                 give_up=lambda rows, w, reach: np.zeros(len(rows), bool))
+    assert np.array_equal(never, found) and not stopped.any()
+    _, stopped = align.align(orig, orig[:, 2:62, 2:62], hint,
+                             give_up=lambda rows, w, reach: rows == 1)
+    assert stopped.tolist() == [False, True, False]

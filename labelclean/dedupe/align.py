@@ -34,7 +34,7 @@ AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
 #: A thumbnail whose standard deviation is below this (grey levels) has no structure.
 LOW_INFORMATION = 3.0
 #: Windows are kept within these bounds and at least this wide (fractions of the side).
-_BOUNDS = (-0.055, 1.055)
+BOUNDS = (-0.055, 1.055)
 MIN_WIDTH = 0.74
 _CHUNK = 1024
 
@@ -77,51 +77,54 @@ def transform_names(flips: bool, rotations: bool) -> tuple[str, ...]:
     return tuple(names)
 
 
-def resample_matrix(start: np.ndarray, stop: np.ndarray, size: int, out: int) -> np.ndarray:
-    """(M, out, size) bilinear interpolation matrices: row k samples the window
-    ``[start, stop]`` (fractions of the side, (M,) each) at its k-th of ``out`` cells; samples
-    outside the image repeat its edge. Windows on the :data:`GRID` are cached."""
-    start, stop = np.asarray(start, np.float32), np.asarray(stop, np.float32)
-    qa, qb = np.rint(start / GRID).astype(np.int64), np.rint(stop / GRID).astype(np.int64)
-    on_grid = (np.abs(qa * GRID - start) < 1e-4) & (np.abs(qb * GRID - stop) < 1e-4)
-    if not on_grid.all() or not len(start):
-        return _resample(start, stop, size, out)
-    keys, inverse = np.unique(qa * 4096 + qb, return_inverse=True)
-    cache = _CACHE.setdefault((size, out), {})
-    missing = [int(k) for k in keys if int(k) not in cache]
-    if missing:
-        miss = np.array(missing, np.int64)
-        mats = _resample((miss // 4096) * GRID, (miss % 4096) * GRID, size, out)
-        cache.update(zip(missing, mats))
-    return np.stack([cache[int(k)] for k in keys])[inverse.ravel()]
-
-
-#: Window edges are multiples of this (the search steps and indexed windows are).
-GRID = 0.003125
-_CACHE: dict[tuple[int, int], dict[int, np.ndarray]] = {}
-
-
-def _resample(start: np.ndarray, stop: np.ndarray, size: int, out: int) -> np.ndarray:
-    start, stop = np.asarray(start, np.float32), np.asarray(stop, np.float32)
+def resample_taps(start: np.ndarray, stop: np.ndarray, size: int, out: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps sampling the windows ``[start, stop]`` (fractions of the side, (M,)
+    each) of a ``size`` axis at ``out`` cells: ``(low, high, w_low, w_high)``, each (M, out);
+    cell k of window m is ``w_low * x[low] + w_high * x[high]`` (samples outside the image
+    repeat its edge). Edges within 1e-4 of the :data:`GRID` are put on it."""
+    start, stop = _on_grid(start), _on_grid(stop)
     cells = (np.arange(out, dtype=np.float32) + 0.5) / out
     pos = (start[:, None] + cells[None, :] * (stop - start)[:, None]) * size - 0.5
     pos = np.clip(pos, 0, size - 1)
     low = np.floor(pos).astype(np.int64)
     frac = pos - low
-    high = np.minimum(low + 1, size - 1)
-    mat = np.zeros((len(start), out, size), np.float32)
-    m, k = np.meshgrid(np.arange(len(start)), np.arange(out), indexing="ij")
-    mat[m, k, low] = 1 - frac  # one cell per (m, k): no repeated index within a write
-    mat[m, k, high] += frac
-    return mat
+    return (low, np.minimum(low + 1, size - 1), (1 - frac).astype(np.float32),
+            frac.astype(np.float32))
+
+
+#: Window edges are multiples of this (the search steps and indexed windows are).
+GRID = 0.003125
+
+
+def _on_grid(edge: np.ndarray) -> np.ndarray:
+    edge = np.asarray(edge, np.float32)
+    snapped = (np.rint(edge / GRID).astype(np.int64) * GRID).astype(np.float32)
+    return np.where(np.abs(snapped - edge) < 1e-4, snapped, edge)
+
+
+def resample_rows(x: np.ndarray, taps, cells: slice = slice(None)) -> np.ndarray:
+    """(M, A, B) float32 ``x`` resampled along its rows by ``taps`` (:func:`resample_taps`
+    for an axis of A): (M, out, B), only the output rows ``cells``."""
+    low, high, w_low, w_high = (t[:, cells] for t in taps)
+    m, a, b = x.shape
+    flat = x.reshape(m * a, b)
+    base = (np.arange(m) * a)[:, None]
+    out = np.take(flat, low + base, axis=0)  # whole rows (np.take beats fancy indexing)
+    out *= w_low[:, :, None]
+    upper = np.take(flat, high + base, axis=0)
+    upper *= w_high[:, :, None]
+    out += upper
+    return out
 
 
 def window_views(thumbs: np.ndarray, windows: np.ndarray, out: int) -> np.ndarray:
     """(M, out, out) float32: window ``windows[m] = (y0, y1, x0, x1)`` of ``thumbs[m]``."""
     t = np.asarray(thumbs, np.float32)
-    ry = resample_matrix(windows[:, 0], windows[:, 1], t.shape[1], out)
-    rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], out)
-    return ry @ t @ rx.transpose(0, 2, 1)
+    rows = resample_rows(t, resample_taps(windows[:, 0], windows[:, 1], t.shape[1], out))
+    cols = np.ascontiguousarray(rows.transpose(0, 2, 1))
+    views = resample_rows(cols, resample_taps(windows[:, 2], windows[:, 3], t.shape[2], out))
+    return views.transpose(0, 2, 1)
 
 
 def shrink(thumbs: np.ndarray, out: int) -> np.ndarray:
@@ -132,11 +135,13 @@ def shrink(thumbs: np.ndarray, out: int) -> np.ndarray:
         whole = np.tile(np.array([0, 1, 0, 1], np.float32), (len(t), 1))
         return window_views(t, whole, out)
     f = t.shape[1] // out
+    if f == 2:  # the same sums as the mean below, without its slow strided reduction
+        return (t[:, 0::2, 0::2] + t[:, 1::2, 0::2] + t[:, 0::2, 1::2] + t[:, 1::2, 1::2]) / 4
     return t.reshape(len(t), out, f, out, f).mean(axis=(2, 4))
 
 
 def _inner(a: np.ndarray) -> np.ndarray:
-    ring = max(1, int(round(RING * a.shape[1])))
+    ring = _ring(a.shape[1])
     return a[:, ring:a.shape[1] - ring, ring:a.shape[2] - ring].reshape(len(a), -1)
 
 
@@ -149,20 +154,22 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      where=den > 1e-6)
 
 
-def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps):
+def _search_axis(fixed, target, windows, axis, steps, side):
     """Best (start, stop) of one axis (0 = rows, 1 = columns) over the edge moves ``steps``
-    (fractions of the side)."""
-    side = thumbs.shape[1] // SCALE
+    (fractions of the side). ``fixed`` (M, S, I): the original resampled on the other axis
+    (its inner cells I), the searched axis first; ``target`` the copy's inner cells in that
+    layout, centred, and their squared norms (:func:`_centred`); ``side`` cells a view."""
+    inner = slice(_ring(side), side - _ring(side))
     best = np.full(len(windows), -2.0, np.float32)
     chosen = windows[:, 2 * axis:2 * axis + 2].copy()
     for ds in steps:
         for de in steps:
             start = windows[:, 2 * axis] + ds
             stop = windows[:, 2 * axis + 1] + de
-            mat = resample_matrix(start, stop, thumbs.shape[1], side)
-            view = mat @ fixed if axis == 0 else fixed @ mat.transpose(0, 2, 1)
-            corr = _correlation(_inner(view), copy_inner)
-            ok = (stop - start >= MIN_WIDTH) & (start >= _BOUNDS[0]) & (stop <= _BOUNDS[1])
+            taps = resample_taps(start, stop, fixed.shape[1], side)
+            view = resample_rows(fixed, taps, inner).reshape(len(fixed), -1)
+            corr = _correlation_to(view, *target)
+            ok = (stop - start >= MIN_WIDTH) & (start >= BOUNDS[0]) & (stop <= BOUNDS[1])
             better = ok & (corr > best)
             best[better] = corr[better]
             chosen[better] = np.stack([start, stop], axis=1)[better]
@@ -171,28 +178,71 @@ def _search_axis(fixed, copy_inner, windows, axis, thumbs, steps):
     return out
 
 
+def _ring(side: int) -> int:
+    """Cells of the border ring :func:`_inner` leaves out of an image of ``side`` cells."""
+    return max(1, int(round(RING * side)))
+
+
+def _centred(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M, D) rows minus their means, and their squared norms (M,)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    return a, np.einsum("md,md->m", a, a)
+
+
+def _correlation_to(a: np.ndarray, b: np.ndarray, bb: np.ndarray) -> np.ndarray:
+    """:func:`_correlation` of (M, D) ``a`` and rows ``b`` already centred, of squared norms
+    ``bb``."""
+    a = a - a.mean(axis=1, keepdims=True)
+    den = np.sqrt(np.einsum("md,md->m", a, a) * bb)
+    return np.divide(np.einsum("md,md->m", a, b), den, out=np.zeros(len(a), np.float32),
+                     where=den > 1e-6)
+
+
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
-          rounds: int = 4, sub_steps: bool = False) -> np.ndarray:
+          rounds: int = 4, sub_steps: bool = False, give_up=None):
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
 
     ``original`` and ``copy`` are (M, S, S) thumbnails (the copy already transformed),
     ``hint`` (M, 4) the starting windows; each round searches the rows, then the columns,
     moving each edge by :data:`COARSE_STEPS`, the last two rounds by :data:`FINE_STEPS` and
     :data:`FINEST_STEPS` (``rounds`` 2: fine, finest only); with ``sub_steps``, two more
-    rounds by :data:`SUB_STEPS`.
+    rounds by :data:`SUB_STEPS`. With ``give_up(rows, windows, reach)`` (rows of the pairs
+    still searched, their (R, 4) windows, and how far the rounds left can still move an
+    edge), pairs it marks (an (R,) bool) stop being searched; then ``(windows, stopped)``
+    is returned, ``stopped`` (M,) bool.
     """
     t = np.asarray(original, np.float32)
     side = t.shape[1] // SCALE
-    copy_inner = _inner(shrink(copy, side))
+    inner = slice(_ring(side), side - _ring(side))
+    target = shrink(copy, side)[:, inner, inner]
+    state = [np.arange(len(t)), t, np.ascontiguousarray(t.transpose(0, 2, 1)),
+             _centred(target.reshape(len(t), -1)),
+             _centred(target.transpose(0, 2, 1).reshape(len(t), -1))]
     windows = np.asarray(hint, np.float32).copy()
+    stopped = np.zeros(len(t), bool)
     plan = [COARSE_STEPS] * max(0, rounds - 2) + [FINE_STEPS, FINEST_STEPS]
     plan = plan + list(SUB_STEPS) if sub_steps else plan
-    for step in plan:
-        rx = resample_matrix(windows[:, 2], windows[:, 3], t.shape[2], side)
-        windows = _search_axis(t @ rx.transpose(0, 2, 1), copy_inner, windows, 0, t, step)
-        ry = resample_matrix(windows[:, 0], windows[:, 1], t.shape[1], side)
-        windows = _search_axis(ry @ t, copy_inner, windows, 1, t, step)
-    return windows
+    for k, step in enumerate(plan):
+        live, orig, by_column, by_rows, by_cols = state
+        if not len(live):
+            break
+        win = windows[live]
+        cols = resample_rows(by_column, resample_taps(win[:, 2], win[:, 3], orig.shape[2],
+                                                      side), inner)
+        win = _search_axis(np.ascontiguousarray(cols.transpose(0, 2, 1)), by_rows, win, 0,
+                           step, side)
+        rows = resample_rows(orig, resample_taps(win[:, 0], win[:, 1], orig.shape[1], side),
+                             inner)
+        windows[live] = _search_axis(np.ascontiguousarray(rows.transpose(0, 2, 1)), by_cols,
+                                     win, 1, step, side)
+        if give_up is not None and k + 1 < len(plan):
+            drop = np.asarray(give_up(live, windows[live],
+                                      sum(max(s) for s in plan[k + 1:])), bool)
+            stopped[live[drop]] = True
+            keep = ~drop
+            state = [live[keep], orig[keep], by_column[keep],
+                     (by_rows[0][keep], by_rows[1][keep]), (by_cols[0][keep], by_cols[1][keep])]
+    return (windows, stopped) if give_up is not None else windows
 
 
 def _matched(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from labelclean.dedupe import align
+from labelclean.dedupe.borders import bordered, give_up, overreach, plausible
 
 #: Side of the second look's greyscale images.
 DETAIL_SIDE = 64
@@ -54,9 +55,6 @@ CLOSE_WINDOW = 0.85
 #: A shifted window is the image's size to within this on both axes (one step of the
 #: window search's grid, :data:`~labelclean.dedupe.align.GRID`).
 TRANSLATION = align.FINEST_STEPS[-1] + 1e-3
-#: How far past the original's edge a window may reach with no border in the copy there
-#: (the accuracy of the window search: two finest steps, as a fraction of the side).
-OVERREACH = 2 * align.FINEST_STEPS[-1] + 1e-3
 _IDENTITY = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
 
 
@@ -237,26 +235,6 @@ def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.nd
     return alike
 
 
-def _bordered(copy: np.ndarray, window: np.ndarray, beyond: float = 1e-3) -> np.ndarray:
-    """(M,) bool: every edge where the window reaches more than ``beyond`` past the
-    original's edge matches a flat strip (a black or padded border) of the copy on that
-    side, as a shifted or padded copy has (vacuously true when no edge does). The strip is
-    the reach less the search's accuracy (:data:`OVERREACH`) wide, at least one pixel: a
-    window the search moved a step too far still finds the border, not the picture."""
-    side = copy.shape[1]
-    strips = {0: lambda c, n: c[:, :n], 1: lambda c, n: c[:, side - n:],
-              2: lambda c, n: c[:, :, :n], 3: lambda c, n: c[:, :, side - n:]}
-    past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
-    flat = np.ones(len(copy), bool)
-    for edge in range(4):
-        rows = np.flatnonzero(past[:, edge] > beyond)
-        if len(rows):
-            n = np.maximum(1, np.floor((past[rows, edge] - OVERREACH) * side)).astype(int)
-            for r, k in zip(rows, n):
-                flat[r] &= float(strips[edge](copy[r:r + 1].astype(np.float32), k).std()) < 6
-    return flat
-
-
 def _second_look(first, second, hints, ways, screened, flipped):
     """``(correlation, score, window, bordered, outline, good)`` on the second-look images
     (outline: see :func:`~labelclean.dedupe.align.compare`; good: :func:`_decide`), each way
@@ -265,7 +243,9 @@ def _second_look(first, second, hints, ways, screened, flipped):
     other way if it passed the first look's screen too (``screened`` (2, M)). The first look
     may pick the wrong way round for a smooth picture (a crop asked to cover its photo:
     edges repeated), and its 32 px cannot tell. A plausible way round is preferred (see
-    :func:`_decide`); the score of an implausible one is -4.
+    :func:`_decide`); the score of an implausible one is -4. A way whose window can no
+    longer end plausible (:func:`~labelclean.dedupe.borders.give_up`) stops being searched
+    and is left out: it could not be confirmed, nor win over a plausible way.
     """
     m = len(hints)
     corr = np.full(m, -2.0, np.float32)
@@ -284,10 +264,14 @@ def _second_look(first, second, hints, ways, screened, flipped):
                 if not len(rows):
                     continue
                 orig, copy = _pose(first[rows], second[rows], hints, t, way)
-                fine = align.align(orig, copy, ways[int(way), rows], rounds=2, sub_steps=True)
+                fine, lost = align.align(orig, copy, ways[int(way), rows], rounds=2,
+                                         sub_steps=True, give_up=give_up(copy))
+                rows, orig, copy, fine = rows[~lost], orig[~lost], copy[~lost], fine[~lost]
+                if not len(rows):
+                    continue
                 c, d, o = align.compare(orig, copy, fine)
-                bd = _bordered(copy, fine) & (_overreach(fine) > 1e-3)
-                k = np.where(_plausible(copy, fine), c + d, -4.0 + c + d)
+                bd = bordered(copy, fine) & (overreach(fine) > 1e-3)
+                k = np.where(plausible(copy, fine), c + d, -4.0 + c + d)
                 better = k > key[rows]
                 idx = rows[better]
                 corr[idx], window[idx], key[idx] = c[better], fine[better], k[better]
@@ -310,22 +294,6 @@ def _decide(corr, score, outline, window, border, transform) -> np.ndarray:
     whole = (np.abs(window - _IDENTITY).max(axis=1) <= 0.03) & (transform == 0) & ~moved
     close = np.maximum(corr, outline) >= MIN_WHOLE_CORRELATION
     return (corr >= MIN_PHOTO_CORRELATION) & (score >= MIN_PHOTO_SCORE) & (close | ~whole)
-
-
-def _plausible(copy: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(M,) bool: the (M, 4) windows are what a copy goes through: past the original's edge
-    only where the copy has a border there (:func:`_bordered`, beyond :data:`OVERREACH`),
-    and not stopped by the search's narrowest window on either axis (a crop of up to about
-    10 % a side leaves at least 0.8 of the side; a window pressed against the limit of
-    0.74 matched something the search could not reach: another part of a texture)."""
-    width = np.minimum(window[:, 1] - window[:, 0], window[:, 3] - window[:, 2])
-    return _bordered(copy, window, OVERREACH) & (width > align.MIN_WIDTH + align.GRID)
-
-
-def _overreach(window: np.ndarray) -> np.ndarray:
-    """(M,) how far the (M, 4) windows reach past the image's edge, at most (0 = inside)."""
-    past = np.stack([-window[:, 0], window[:, 1] - 1, -window[:, 2], window[:, 3] - 1], 1)
-    return np.maximum(past.max(axis=1), 0)
 
 
 def translated(window: np.ndarray, border: np.ndarray) -> np.ndarray:

@@ -13,8 +13,10 @@ one huge group. Here a group is a *star*:
 * every confirmed pair whose two images end in different groups (or one in none) is kept
   as *related* (``related.csv``), never silently dropped.
 
-Time and memory are linear in the confirmed pairs plus the checks of the pairs of each
-image's confirmed copies (verified in one batch; at most ``2 * LARGE_GROUP`` copies an image).
+Time and memory are linear in the confirmed pairs plus the checks a group's growth asks
+for: the pairs of each keeper's candidates (its first ``2 * LARGE_GROUP`` confirmed
+neighbours not yet in a group), verified a wave of keepers at a time, never the pairs of
+images that never become keepers.
 """
 
 from __future__ import annotations
@@ -56,32 +58,91 @@ def star_groups(n: int, i: np.ndarray, j: np.ndarray, score: np.ndarray, priorit
 
     ``priority`` (N,) keep order (lower is kept first); ``twin`` (M,) pairs of the same
     bytes or pixels (compatible with whatever the other is compatible with); ``check(a, b)``
-    verifies extra pairs, returning an (L,) bool mask.
+    verifies extra pairs, returning an (L,) bool mask. Only the pairs a group's growth
+    asks about are checked, a wave of keepers at a time (:data:`WAVE` pairs at most, plus
+    one keeper's).
     """
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-    starts, others, edges = _adjacency(n, i, j)
+    graph = (*_adjacency(n, i, j), score, priority, twin)
     known = set(zip(np.minimum(i, j).tolist(), np.maximum(i, j).tolist()))
     labels = np.full(n, -1, np.int64)
     keepers, flagged = [], []
-    verdict = _batch_checks(n, starts, others, edges, score, priority, twin, known, check,
-                            large)
-    for u in np.argsort(priority, kind="stable"):
-        if labels[u] >= 0 or starts[u] == starts[u + 1]:
-            continue
-        nb, ed = _ordered_neighbours(u, starts, others, edges, score, priority)
-        free = labels[nb] < 0
-        if not free.any():
-            continue
-        nb, ed = nb[free], ed[free]
-        members = _grow(u, nb, twin[ed], known, verdict, large)
-        if len(members) < 2:
-            continue
-        labels[members] = len(keepers)
-        keepers.append(int(u))
-        flagged.append(len(members) >= large)
+    verdict: dict[tuple[int, int], bool] = {}
+    order = [int(u) for u in np.argsort(priority, kind="stable")
+             if graph[0][u] < graph[0][u + 1]]
+    done = 0
+    while done < len(order):
+        wave = _wave(order, done, labels, graph, known, verdict, large)
+        _check_into(verdict, wave[1], check)
+        for u in order[done:wave[0]]:
+            free = _free_candidates(u, labels, graph, large)
+            if free is None:
+                continue
+            _check_into(verdict, _loose_pairs(free, known, verdict), check)  # moved up
+            members = _grow(u, *free, known, verdict, large)
+            if len(members) < 2:
+                continue
+            labels[members] = len(keepers)
+            keepers.append(int(u))
+            flagged.append(len(members) >= large)
+        done = wave[0]
     _attach_twins(labels, i[twin], j[twin])
     related = (labels[i] < 0) | (labels[j] < 0) | (labels[i] != labels[j])
     return Stars(labels, np.array(keepers, np.int64), np.array(flagged, bool), related)
+
+
+#: Star-check pairs gathered before one call of ``check`` (bounded memory), and the
+#: fewest worth a call before a keeper another may take ends the wave (each call costs
+#: as much as some 100 pairs).
+WAVE = 512
+WAVE_START = 128
+
+
+def _wave(order, done, labels, graph, known, verdict, large):
+    """``(end, pairs)``: the keepers ``order[done:end]`` and the pairs of their free
+    candidates not yet verified: at least one keeper's, then more until :data:`WAVE`
+    pairs or a keeper that is a candidate of an earlier one of the wave (that one may take
+    it: it starts the next wave, with the groups up to date). A keeper whose candidates
+    move up (more than ``2 * large`` free) gets the rest checked at its turn."""
+    pending: set[tuple[int, int]] = set()
+    claimed: set[int] = set()
+    end = done
+    while end < len(order) and (end == done or len(pending) < WAVE):
+        if order[end] in claimed and len(pending) >= WAVE_START:
+            break
+        free = _free_candidates(order[end], labels, graph, large)
+        end += 1
+        if free is not None:
+            pending |= _loose_pairs(free, known, verdict)
+            claimed.update(free[0].tolist())
+    return end, pending
+
+
+def _free_candidates(u, labels, graph, large):
+    """``(candidates, twins)`` of keeper ``u``: its first ``2 * large`` confirmed neighbours
+    not in a group, best first, and whether each is a twin; None when ``u`` is in a group
+    or has none."""
+    starts, others, edges, score, priority, twin = graph
+    if labels[u] >= 0:
+        return None
+    nb, ed = _ordered_neighbours(u, starts, others, edges, score, priority)
+    free = labels[nb] < 0
+    if not free.any():
+        return None
+    return nb[free][: large * 2], twin[ed[free][: large * 2]]
+
+
+def _loose_pairs(free, known, verdict) -> set[tuple[int, int]]:
+    """Pairs of non-twin candidates neither confirmed nor verified yet."""
+    keep = [int(v) for v, t in zip(*free) if not t]
+    return {(min(a, b), max(a, b)) for x, a in enumerate(keep) for b in keep[x + 1:]
+            if (min(a, b), max(a, b)) not in known and (min(a, b), max(a, b)) not in verdict}
+
+
+def _check_into(verdict: dict, pairs: set, check) -> None:
+    if pairs:
+        a, b = np.array(sorted(pairs), np.int64).T
+        verdict.update(zip(zip(a.tolist(), b.tolist()), np.asarray(check(a, b), bool).tolist()))
 
 
 def _attach_twins(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
@@ -101,31 +162,11 @@ def _ordered_neighbours(u, starts, others, edges, score, priority):
     return nb[order], ed[order]
 
 
-def _batch_checks(n, starts, others, edges, score, priority, twin, known, check, large):
-    """Verify, in one call, every pair two copies of one possible keeper would need: its
-    confirmed neighbours (the first ``2 * large``) that are not confirmed with each other."""
-    loose: set[tuple[int, int]] = set()
-    for u in range(n):
-        if starts[u + 1] - starts[u] < 2:
-            continue
-        nb, ed = _ordered_neighbours(u, starts, others, edges, score, priority)
-        keep = [int(v) for v, e in zip(nb[: large * 2], ed[: large * 2]) if not twin[e]]
-        for x, a in enumerate(keep):
-            for b in keep[x + 1:]:
-                key = (min(a, b), max(a, b))
-                if key not in known:
-                    loose.add(key)
-    if not loose:
-        return {}
-    a, b = np.array(sorted(loose), np.int64).T
-    return {(int(x), int(y)): bool(ok) for x, y, ok in zip(a, b, check(a, b))}
-
-
 def _grow(u: int, candidates: np.ndarray, twins: np.ndarray, known: set,
           verdict: dict, large: int) -> list[int]:
     """The keeper ``u`` and the candidates that agree with every copy before them."""
     members, copies = [int(u)], []
-    for x, v in enumerate(candidates[: large * 2].tolist()):
+    for x, v in enumerate(candidates.tolist()):
         if len(members) >= large:
             break
         if twins[x] or all(_agree(m, v, known, verdict) for m in copies):
