@@ -147,11 +147,7 @@ def _inner(a: np.ndarray) -> np.ndarray:
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Pearson correlation of (M, D) arrays (0 when either row is flat)."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt(np.einsum("md,md->m", a, a) * np.einsum("md,md->m", b, b))
-    return np.divide(np.einsum("md,md->m", a, b), den, out=np.zeros(len(a), np.float32),
-                     where=den > 1e-6)
+    return _correlation_to(a, *_centred(b))
 
 
 def _search_axis(fixed, target, windows, axis, steps, side):
