@@ -165,6 +165,42 @@ def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):
     assert _together(flipped, "mirror.jpg", "flower.jpg")
 
 
+def test_photo_checks_in_worker_processes_decide_as_one_process(photos, tmp_path,
+                                                                 monkeypatch):
+    from labelclean.dedupe import confirm as confirming
+    from labelclean.dedupe.neighbors import Pairs
+    from labelclean.dedupe.photo import DetailImages
+    from labelclean.io.formats import read_index, read_thumbs
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    truth = _photo_copies(photos, folder)
+    wd = tmp_path / "wd"
+    scan_dataset(load_dataset(folder), wd)
+    index, thumbs = read_index(wd), read_thumbs(wd)
+    i, j = np.triu_indices(len(index), 1)  # every pair, as photo-check candidates
+    frame = confirming.with_plain_hints(confirming.pair_frame(
+        Pairs(i, j, np.zeros(len(i), np.float32)), "thumbnail")).assign(source="window")
+    paths = [folder / p for p in index["path"]]
+    monkeypatch.setattr(confirming, "CHUNK", 8)  # several chunks: the pool runs them
+    opts = DedupeOptions()
+    alone, alone_score = confirming.confirm(thumbs, frame, opts, DetailImages(paths, workers=1))
+    heard = []
+    detail = DetailImages(paths, workers=2)
+    pooled, pooled_score = confirming.confirm(thumbs, frame, opts, detail,
+                                              lambda done, total, _: heard.append((done, total)))
+    ids = index["image_id"].to_numpy()
+    found = {frozenset((ids[a], ids[b])) for a, b in zip(i[pooled], j[pooled])}
+    assert frozenset(("crop10.jpg", "flower.jpg")) in found
+    assert len(found & {frozenset(p) for p in truth.items()}) >= len(truth) - 1
+    assert pooled.tolist() == alone.tolist()
+    assert np.array_equal(pooled_score, alone_score)
+    chunks = heard[-1][1]
+    assert chunks >= 2 and heard == [(k, chunks) for k in range(1, chunks + 1)]
+    # the second-look images were decoded in this process's cache, before the pool started
+    assert set(i[pooled]) | set(j[pooled]) <= set(detail.cache)
+
+
 def test_hash_pairs_stay_bounded_in_a_cluster_of_identical_hashes():
     codes = np.zeros((600, 8), np.uint8)  # 600 near-blank images: one hash
     found = hamming_pairs(codes, 10, max_neighbours=16)

@@ -12,23 +12,29 @@ T = TypeVar("T")
 
 
 def pool_map(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int | None = None, *,
-             min_tasks: int = 64, before_fork: Callable[[], None] | None = None
+             min_tasks: int = 64, before_fork: Callable[[], None] | None = None,
+             initializer: Callable[..., None] | None = None, initargs: tuple = ()
              ) -> Iterator[T]:
     """Yield ``fn(task)`` for every task, in order, from ``workers`` processes.
 
     ``workers`` defaults to every core. With one worker, or fewer than ``min_tasks``
-    tasks, runs in this process. ``before_fork`` is called once before the pool starts
-    (forked workers inherit what it loaded). ``fn`` must be picklable (a module-level
+    tasks, runs in this process (after ``initializer(*initargs)``, when given, as a
+    worker would). ``before_fork`` is called once before the pool starts (forked workers
+    inherit what it loaded); ``initializer(*initargs)`` runs once in each worker (forked
+    workers get ``initargs`` without a copy). ``fn`` must be picklable (a module-level
     function); tasks go out in chunks of up to 64.
     """
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(tasks) < min_tasks:
+        if initializer is not None:
+            initializer(*initargs)
         yield from map(fn, tasks)
         return
     chunksize = max(1, min(64, len(tasks) // (workers * 8)))
     if before_fork is not None:
         before_fork()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=initializer,
+                             initargs=initargs) as pool:
         yield from pool.map(fn, tasks, chunksize=chunksize)
 
 

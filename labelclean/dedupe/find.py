@@ -191,7 +191,7 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
         report(progress, 0, 1, "verify")
         detail = (DetailImages([image_location(images_root, p) for p in index["path"]])
                   if images_root is not None else None)
-        ok, score = confirm(thumbs, candidates, opts, detail)
+        ok, score = confirm(thumbs, candidates, opts, detail, progress)
         rejected = int((~ok).sum())
         candidates = candidates[ok].assign(score=score[ok])
     report(progress, 1, 1, "groups")

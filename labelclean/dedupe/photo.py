@@ -173,14 +173,21 @@ class DetailImages:
         self.paths, self.side, self.workers = [str(p) for p in paths], side, workers
         self.cache: dict[int, np.ndarray] = {}
 
-    def get(self, rows: np.ndarray) -> np.ndarray:
+    def load(self, rows: np.ndarray) -> None:
+        """Decode (in worker processes) the images of ``rows`` not cached yet, into the
+        cache."""
         from labelclean.backends.local import pool_map
 
-        rows = np.asarray(rows, np.int64)
-        todo = [int(r) for r in np.unique(rows) if int(r) not in self.cache]
+        todo = [int(r) for r in np.unique(np.asarray(rows, np.int64))
+                if int(r) not in self.cache]
         tasks = [(self.paths[r], self.side) for r in todo]
         for r, img in zip(todo, pool_map(_detail_task, tasks, self.workers)):
             self.cache[r] = img if img is not None else np.zeros((self.side,) * 2, np.uint8)
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        """The images of ``rows`` (M,): (M, side, side) uint8."""
+        rows = np.asarray(rows, np.int64)
+        self.load(rows)
         if not len(rows):
             return np.zeros((0, self.side, self.side), np.uint8)
         return np.stack([self.cache[int(r)] for r in rows])
