@@ -167,6 +167,7 @@ def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):
 
 def test_photo_checks_in_worker_processes_decide_as_one_process(photos, tmp_path,
                                                                  monkeypatch):
+    from labelclean.dedupe import checkpool
     from labelclean.dedupe import confirm as confirming
     from labelclean.dedupe.neighbors import Pairs
     from labelclean.dedupe.photo import DetailImages
@@ -182,7 +183,8 @@ def test_photo_checks_in_worker_processes_decide_as_one_process(photos, tmp_path
     frame = confirming.with_plain_hints(confirming.pair_frame(
         Pairs(i, j, np.zeros(len(i), np.float32)), "thumbnail")).assign(source="window")
     paths = [folder / p for p in index["path"]]
-    monkeypatch.setattr(confirming, "CHUNK", 8)  # several chunks: the pool runs them
+    monkeypatch.setattr(checkpool, "CHUNK", 8)  # several chunks: the pool runs them
+    monkeypatch.setattr(checkpool, "MIN_CHUNK", 4)
     opts = DedupeOptions()
     alone, alone_score = confirming.confirm(thumbs, frame, opts, DetailImages(paths, workers=1))
     heard = []
@@ -393,3 +395,16 @@ def test_the_second_look_stops_only_windows_that_cannot_end_plausible():
     _, stopped = align.align(orig, orig[:, 2:62, 2:62], hint,
                              give_up=lambda rows, w, reach: rows == 1)
     assert stopped.tolist() == [False, True, False]
+
+
+def test_photo_checks_spread_a_batch_over_the_workers():
+    from labelclean.dedupe.checkpool import CHUNK, MIN_CHUNK, PhotoChecks
+
+    thumbs = np.zeros((1, 32, 32), np.uint8)
+    four = PhotoChecks(thumbs, None, workers=4)
+    assert [len(c) for c in four.chunks(np.arange(1000))] == [250] * 4
+    assert [len(c) for c in four.chunks(np.arange(200))] == [MIN_CHUNK, 200 - MIN_CHUNK]
+    assert max(len(c) for c in four.chunks(np.arange(5 * CHUNK))) == CHUNK
+    assert np.concatenate(four.chunks(np.arange(1000))).tolist() == list(range(1000))
+    one = PhotoChecks(thumbs, None, workers=1)
+    assert [len(c) for c in one.chunks(np.arange(1000))] == [1000]

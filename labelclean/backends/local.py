@@ -12,30 +12,61 @@ T = TypeVar("T")
 
 
 def pool_map(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int | None = None, *,
-             min_tasks: int = 64, before_fork: Callable[[], None] | None = None,
-             initializer: Callable[..., None] | None = None, initargs: tuple = ()
+             min_tasks: int = 64, before_fork: Callable[[], None] | None = None
              ) -> Iterator[T]:
     """Yield ``fn(task)`` for every task, in order, from ``workers`` processes.
 
     ``workers`` defaults to every core. With one worker, or fewer than ``min_tasks``
-    tasks, runs in this process (after ``initializer(*initargs)``, when given, as a
-    worker would). ``before_fork`` is called once before the pool starts (forked workers
-    inherit what it loaded); ``initializer(*initargs)`` runs once in each worker (forked
-    workers get ``initargs`` without a copy). ``fn`` must be picklable (a module-level
+    tasks, runs in this process. ``before_fork`` is called once before the pool starts
+    (forked workers inherit what it loaded). ``fn`` must be picklable (a module-level
     function); tasks go out in chunks of up to 64.
     """
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(tasks) < min_tasks:
-        if initializer is not None:
-            initializer(*initargs)
         yield from map(fn, tasks)
         return
     chunksize = max(1, min(64, len(tasks) // (workers * 8)))
     if before_fork is not None:
         before_fork()
-    with ProcessPoolExecutor(max_workers=workers, initializer=initializer,
-                             initargs=initargs) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(fn, tasks, chunksize=chunksize)
+
+
+class WorkerPool:
+    """Worker processes kept for several maps: started (forked) at the first :meth:`map`,
+    stopped by :meth:`close` (or at the end of a ``with`` block).
+
+    ``initializer(*initargs)`` runs once in each worker; forked workers get ``initargs``
+    without a copy, as they were when the pool started.
+    """
+
+    def __init__(self, workers: int, initializer: Callable[..., None],
+                 initargs: tuple = ()) -> None:
+        self.workers, self.initializer, self.initargs = workers, initializer, initargs
+        self.pool: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.pool is not None
+
+    def map(self, fn: Callable[[Any], T], tasks: Sequence[Any]) -> Iterator[T]:
+        """Yield ``fn(task)`` for every task, in order, one task at a time per worker."""
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.workers,
+                                            initializer=self.initializer,
+                                            initargs=self.initargs)
+        yield from self.pool.map(fn, tasks)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def one_blas_thread() -> AbstractContextManager:

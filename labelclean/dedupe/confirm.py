@@ -8,24 +8,18 @@ neighbours; ``window``/``spectrum``: the photo searches).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 
-from labelclean.backends.local import one_blas_thread, pool_map
 
 from labelclean.dedupe.align import spread, structured_pairs, transform_names
+from labelclean.dedupe.checkpool import PhotoChecks
 from labelclean.dedupe.neighbors import Pairs
 from labelclean.dedupe.options import DedupeOptions
-from labelclean.dedupe.photo import DetailImages, Hints, verify_photo_pairs, window_candidates
+from labelclean.dedupe.photo import DetailImages, Hints, window_candidates
 from labelclean.dedupe.stars import Stars, star_groups
 from labelclean.dedupe.verify import verify_pairs
 from labelclean.progress import ProgressFn, report
-
-#: Candidate pairs verified at a time by the photo check.
-CHUNK = 4096
 
 
 def pair_frame(pairs: Pairs, method: str) -> pd.DataFrame:
@@ -66,14 +60,15 @@ def hints_frame(hints, a: np.ndarray | None = None) -> pd.DataFrame:
 
 
 def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
-            detail: DetailImages | None = None, progress: ProgressFn | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+            detail: DetailImages | None = None, progress: ProgressFn | None = None,
+            checks: PhotoChecks | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Verify candidate pairs (a frame with ``i, j, score`` and hint columns ``a, b, w0..w3,
     t``): ``(confirmed (M,) bool, score (M,))``. A pair passes the thumbnail check of
     :func:`verify_pairs` (as it is, or both flat), or the photo check of
     :func:`~labelclean.dedupe.photo.verify_photo_pairs`; images with some but too little
     structure (a sky, a wall) are never near copies. ``progress`` hears of each chunk of
-    photo checks done (stage ``verify``)."""
+    photo checks done (stage ``verify``); ``checks`` runs them (a pool of its own when not
+    given)."""
     i, j = candidates["i"].to_numpy(np.int64), candidates["j"].to_numpy(np.int64)
     plain = (candidates["source"] == "plain").to_numpy() if "source" in candidates else \
         np.ones(len(i), bool)
@@ -89,45 +84,21 @@ def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
     ok &= rich | (flat[i] & flat[j])
     score = candidates["score"].to_numpy(np.float64).copy()
     rest = np.flatnonzero(~ok & rich)
-    parts = [rest[start:start + CHUNK] for start in range(0, len(rest), CHUNK)]
+    if checks is None:
+        with PhotoChecks(thumbs, detail) as checks:
+            return _photo_checked(ok, score, rest, candidates, opts, checks, progress)
+    return _photo_checked(ok, score, rest, candidates, opts, checks, progress)
+
+
+def _photo_checked(ok, score, rest, candidates, opts, checks, progress):
+    """``(ok, score)`` with the photo check's verdicts on the rows ``rest`` filled in."""
+    parts = checks.chunks(rest)
     hints = [photo_hints(candidates.iloc[part], opts) for part in parts]
-    checked = photo_checks(thumbs, hints, detail)
-    for done, (part, (good, value)) in enumerate(zip(parts, checked), start=1):
+    for done, (part, (good, value)) in enumerate(zip(parts, checks.run(hints)), start=1):
         ok[part[good]] = True
         score[part[good]] = value[good]
         report(progress, done, len(parts), "verify")
     return ok, score
-
-
-def photo_checks(thumbs: np.ndarray, chunks: list[Hints], detail: DetailImages | None
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """:func:`~labelclean.dedupe.photo.verify_photo_pairs` of each chunk of hints, in
-    order. Two chunks or more run in worker processes (every core, or ``detail.workers``):
-    the second-look images of every chunk are decoded first (in worker processes too,
-    each file once), so the workers share one cache instead of each decoding its own."""
-    workers = (detail.workers if detail is not None else None) or os.cpu_count() or 1
-    if len(chunks) < 2 or workers < 2:
-        yield from (verify_photo_pairs(thumbs, h, detail) for h in chunks)
-        return
-    if detail is not None:
-        detail.load(np.concatenate([np.concatenate([h.a, h.b]) for h in chunks]))
-    with one_blas_thread():  # one thread each: the workers are the parallelism
-        yield from pool_map(_photo_chunk, chunks, workers, min_tasks=2,
-                            initializer=_share, initargs=(thumbs, detail))
-
-
-#: What a photo-check worker process works on: (thumbs, detail images), set by :func:`_share`.
-_SHARED: tuple = ()
-
-
-def _share(thumbs: np.ndarray, detail: DetailImages | None) -> None:
-    global _SHARED
-    _SHARED = (thumbs, detail)
-
-
-def _photo_chunk(hints: Hints) -> tuple[np.ndarray, np.ndarray]:
-    thumbs, detail = _SHARED
-    return verify_photo_pairs(thumbs, hints, detail)
 
 
 def photo_hints(frame: pd.DataFrame, opts: DedupeOptions) -> Hints:
@@ -136,8 +107,9 @@ def photo_hints(frame: pd.DataFrame, opts: DedupeOptions) -> Hints:
                  frame["t"].to_numpy(np.int64), transform_names(opts.flips, opts.rotations))
 
 
-def star_groups_of(index, confirmed, thumbs, opts, detail) -> Stars:
-    """Star groups of the confirmed pairs; extra pairs inside a group are verified here."""
+def star_groups_of(index, confirmed, thumbs, opts, detail, checks=None) -> Stars:
+    """Star groups of the confirmed pairs; extra pairs inside a group are verified here
+    (by ``checks``, when given)."""
     area = (index["width"].fillna(0).astype(np.int64) * index["height"].fillna(0)
             .astype(np.int64)).to_numpy()
     nbytes = index["bytes"].fillna(0).astype(np.int64).to_numpy()
@@ -150,7 +122,7 @@ def star_groups_of(index, confirmed, thumbs, opts, detail) -> Stars:
         frame = with_plain_hints(frame)
         if not opts.verify:
             return np.ones(len(a), bool)
-        return confirm(thumbs, frame, opts, detail)[0]
+        return confirm(thumbs, frame, opts, detail, checks=checks)[0]
 
     twin = confirmed["method"].isin(["exact", "pixels"]).to_numpy()
     return star_groups(n, confirmed["i"].to_numpy(np.int64), confirmed["j"].to_numpy(np.int64),

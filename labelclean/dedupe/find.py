@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labelclean.dedupe.checkpool import PhotoChecks
 from labelclean.dedupe.confirm import (
     as_pairs,
     confirm,
@@ -186,18 +187,19 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
     candidates = _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress)
     digests: dict[int, str | None] = {}
     pixels, candidates = _pixel_pairs(candidates, index, thumbs, images_root, digests, opts)
-    rejected, detail = 0, None
-    if opts.verify and len(candidates):
-        report(progress, 0, 1, "verify")
-        detail = (DetailImages([image_location(images_root, p) for p in index["path"]])
-                  if images_root is not None else None)
-        ok, score = confirm(thumbs, candidates, opts, detail, progress)
-        rejected = int((~ok).sum())
-        candidates = candidates[ok].assign(score=score[ok])
-    report(progress, 1, 1, "groups")
-    confirmed = pd.concat([exact, pixels, candidates[["i", "j", "method", "score"]]],
-                          ignore_index=True)
-    stars = star_groups_of(index, confirmed, thumbs, opts, detail)
+    rejected = 0
+    detail = (DetailImages([image_location(images_root, p) for p in index["path"]])
+              if images_root is not None else None)
+    with PhotoChecks(thumbs, detail) as checks:  # one pool of workers for the whole run
+        if opts.verify and len(candidates):
+            report(progress, 0, 1, "verify")
+            ok, score = confirm(thumbs, candidates, opts, detail, progress, checks)
+            rejected = int((~ok).sum())
+            candidates = candidates[ok].assign(score=score[ok])
+        report(progress, 1, 1, "groups")
+        confirmed = pd.concat([exact, pixels, candidates[["i", "j", "method", "score"]]],
+                              ignore_index=True)
+        stars = star_groups_of(index, confirmed, thumbs, opts, detail, checks)
     table = group_table(index, confirmed, stars, digests, _RANK)
     related = related_table(index, confirmed, stars, table.attrs.pop("group_of_label"))
     summary = summarize(table, n_images=n, unreadable=int((~readable).sum()),
