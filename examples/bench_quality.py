@@ -47,7 +47,17 @@ scan_dataset(ds, work, force=True, workers=1)
 cpu = time.process_time() - start
 start = time.perf_counter()
 scan_dataset(ds, work, force=True)
-print(cpu, time.perf_counter() - start, len(ds.records))
+wall = time.perf_counter() - start
+from pathlib import Path
+from labelclean.scan.stage import scan_file
+files = sorted(str(p) for p in Path(sys.argv[1]).rglob("*") if p.is_file())
+per_file = []
+for _ in range(3):  # the per-file work alone, every import done, best of 3
+    start = time.process_time()
+    for path in files:
+        scan_file(path)
+    per_file.append((time.process_time() - start) / len(files) * 1e6)
+print(cpu, wall, len(ds.records), min(per_file))
 shutil.rmtree(work)
 """
 
@@ -106,8 +116,10 @@ def skimage_folder(python: str | None) -> Path | None:
 
 def time_scans(old_tree: Path, folders: list[Path], rounds: int) -> pd.DataFrame:
     """The old and the new scan on each folder, alternating which goes first: ``cpu``
-    (CPU seconds of a one-process scan, what the per-file work costs, least disturbed by
-    other jobs) and ``seconds`` (wall time with every core)."""
+    (CPU seconds of a one-process scan, least disturbed by other jobs; it includes each
+    run's one-time costs, such as imports made at the first file), ``seconds`` (wall time
+    with every core) and ``us_per_file`` (CPU microseconds of ``scan_file`` alone per
+    file, every import done: the per-file work without the one-time costs)."""
     trees = {"before": old_tree.resolve(), "after": HERE.parent.resolve()}
     rows = []
     for folder in folders:
@@ -118,9 +130,10 @@ def time_scans(old_tree: Path, folders: list[Path], rounds: int) -> pd.DataFrame
                 out = subprocess.run([sys.executable, "-c", _TIME_SCAN, str(folder)],
                                      check=True, capture_output=True, text=True, env=env,
                                      cwd=tempfile.gettempdir())
-                cpu, wall, files = out.stdout.strip().splitlines()[-1].split()
+                cpu, wall, files, per_file = out.stdout.strip().splitlines()[-1].split()
                 rows.append({"folder": folder.name, "tree": name, "round": r,
-                             "cpu": float(cpu), "seconds": float(wall), "files": int(files)})
+                             "cpu": float(cpu), "seconds": float(wall), "files": int(files),
+                             "us_per_file": float(per_file)})
     return pd.DataFrame(rows)
 
 
@@ -175,8 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(table_text(result))
     print(out["strength"].to_string())
     if "speed" in out:
-        print(out["speed"].groupby(["folder", "tree"])[["cpu", "seconds"]].agg(
-            ["min", "median"]))
+        print(out["speed"].groupby(["folder", "tree"])[["cpu", "seconds", "us_per_file"]]
+              .agg(["min", "median"]))
     if args.report:
         from _quality_report import write_report
 
