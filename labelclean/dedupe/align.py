@@ -23,6 +23,8 @@ structure (flat sky, a blank wall) are never near copies (only exact or same-pix
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 #: Side of the compared windows, as a fraction of the images' side (32 -> 16, 64 -> 32).
@@ -194,6 +196,23 @@ def _correlation_to(a: np.ndarray, b: np.ndarray, bb: np.ndarray) -> np.ndarray:
                      where=den > 1e-6)
 
 
+class _Searched(NamedTuple):
+    """The pairs :func:`align` still searches: their rows of its input ``live`` (R,), the
+    originals (R, S, S) and the same by column, and the copies' centred targets by rows and
+    by columns (each ``(values (R, D), squared norms (R,))``, :func:`_centred`)."""
+
+    live: np.ndarray
+    orig: np.ndarray
+    by_column: np.ndarray
+    by_rows: tuple[np.ndarray, np.ndarray]
+    by_cols: tuple[np.ndarray, np.ndarray]
+
+    def subset(self, keep: np.ndarray) -> _Searched:
+        return _Searched(self.live[keep], self.orig[keep], self.by_column[keep],
+                         (self.by_rows[0][keep], self.by_rows[1][keep]),
+                         (self.by_cols[0][keep], self.by_cols[1][keep]))
+
+
 def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
           rounds: int = 4, sub_steps: bool = False, give_up=None):
     """(M, 4) windows ``(y0, y1, x0, x1)`` of ``original`` that best match ``copy``.
@@ -211,33 +230,30 @@ def align(original: np.ndarray, copy: np.ndarray, hint: np.ndarray,
     side = t.shape[1] // SCALE
     inner = slice(_ring(side), side - _ring(side))
     target = shrink(copy, side)[:, inner, inner]
-    state = [np.arange(len(t)), t, np.ascontiguousarray(t.transpose(0, 2, 1)),
-             _centred(target.reshape(len(t), -1)),
-             _centred(target.transpose(0, 2, 1).reshape(len(t), -1))]
+    state = _Searched(np.arange(len(t)), t, np.ascontiguousarray(t.transpose(0, 2, 1)),
+                      _centred(target.reshape(len(t), -1)),
+                      _centred(target.transpose(0, 2, 1).reshape(len(t), -1)))
     windows = np.asarray(hint, np.float32).copy()
     stopped = np.zeros(len(t), bool)
     plan = [COARSE_STEPS] * max(0, rounds - 2) + [FINE_STEPS, FINEST_STEPS]
     plan = plan + list(SUB_STEPS) if sub_steps else plan
     for k, step in enumerate(plan):
-        live, orig, by_column, by_rows, by_cols = state
-        if not len(live):
+        if not len(state.live):
             break
-        win = windows[live]
-        cols = resample_rows(by_column, resample_taps(win[:, 2], win[:, 3], orig.shape[2],
-                                                      side), inner)
-        win = _search_axis(np.ascontiguousarray(cols.transpose(0, 2, 1)), by_rows, win, 0,
-                           step, side)
-        rows = resample_rows(orig, resample_taps(win[:, 0], win[:, 1], orig.shape[1], side),
-                             inner)
-        windows[live] = _search_axis(np.ascontiguousarray(rows.transpose(0, 2, 1)), by_cols,
-                                     win, 1, step, side)
+        win = windows[state.live]
+        cols = resample_rows(state.by_column, resample_taps(
+            win[:, 2], win[:, 3], state.orig.shape[2], side), inner)
+        win = _search_axis(np.ascontiguousarray(cols.transpose(0, 2, 1)), state.by_rows, win,
+                           0, step, side)
+        rows = resample_rows(state.orig, resample_taps(
+            win[:, 0], win[:, 1], state.orig.shape[1], side), inner)
+        windows[state.live] = _search_axis(np.ascontiguousarray(rows.transpose(0, 2, 1)),
+                                           state.by_cols, win, 1, step, side)
         if give_up is not None and k + 1 < len(plan):
-            drop = np.asarray(give_up(live, windows[live],
+            drop = np.asarray(give_up(state.live, windows[state.live],
                                       sum(max(s) for s in plan[k + 1:])), bool)
-            stopped[live[drop]] = True
-            keep = ~drop
-            state = [live[keep], orig[keep], by_column[keep],
-                     (by_rows[0][keep], by_rows[1][keep]), (by_cols[0][keep], by_cols[1][keep])]
+            stopped[state.live[drop]] = True
+            state = state.subset(~drop)
     return (windows, stopped) if give_up is not None else windows
 
 
