@@ -108,3 +108,25 @@ def test_train_out_may_not_replace_the_work_directorys_files(trained):
         output_folder(work, TrainOptions(out=str(work)), "ce")
     assert output_folder(work, TrainOptions(out=str(work / "mine")), "ce") == work / "mine"
     assert output_folder(work, TrainOptions(), "ce") == work / "train" / "ce"
+
+
+def test_default_tta_averages_the_flips_the_model_trained_with(tmp_path):
+    from labelclean.train.compare import train_one
+    from labelclean.train.options import TrainOptions
+    from labelclean.train.predict import predict_folder
+
+    demo, _ = prepare(tmp_path)
+    run = train_one(tmp_path / "work", TrainOptions(epochs=1, device="cpu", batch_size=32,
+                                                    augment="flips"))
+
+    def probs(tta):
+        result = predict_folder(run.out, demo.images, labels=demo.labels, tta=tta,
+                                device="cpu")
+        assert not result.notes or all("could not be read" in n for n in result.notes)
+        return result.table[[str(c) for c in result.classes]].to_numpy(float)
+
+    default, on, off = probs(None), probs(True), probs(False)
+    read = ~np.isnan(default).all(axis=1)
+    assert read.sum() > 100
+    assert np.allclose(default[read], on[read])  # by default, as train's held-out accuracy
+    assert not np.allclose(default[read], off[read])  # the flipped views count
