@@ -140,9 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in results.items():
         found = pairs(r["groups"]) if "groups" in r else {frozenset(p) for p in r["pairs"]}
         largest = max((len(g) for g in r.get("groups", [])), default=0)
+        hits = len(found & truth)
         print(f"| {name} | {r['seconds']:.1f} | {r['seconds'] / lc:.2f} | {r['rss'] / 1024:,.0f}"
-              f" | {r['rss_workers'] / 1024:,.0f} | {largest:,} | {len(found):,} | {len(found & truth) / max(len(found), 1):.3f} |"
-              f" {len(found & truth) / len(truth):.3f} |")
+              f" | {r['rss_workers'] / 1024:,.0f} | {largest:,} | {len(found):,} | "
+              f"{hits / max(len(found), 1):.3f} | {hits / len(truth):.3f} |")
     extra = results["labelclean scan + dedupe"]
     print(f"\nlabelclean: scan {extra['scan']:.1f} s; {json.dumps(extra['summary'])}")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
 from labelclean.dedupe.align import spread, structured_pairs, transform_names
 from labelclean.dedupe.checkpool import PhotoChecks
 from labelclean.dedupe.neighbors import Pairs
