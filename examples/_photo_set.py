@@ -14,8 +14,12 @@ coffee, chelsea, rocket, ...). From them:
   20-50 %), crops of flat regions (sky, walls) and textures (grass, gravel), and handwritten
   digits of one class drawn on the same background.
 
-``truth.csv``: ``image_id, duplicate_of, duplicate_kind`` (copies), ``negative_of,
-negative_kind`` (hard negatives).
+``truth.csv``: ``image_id, duplicate_of, duplicate_kind, strength`` (copies),
+``negative_of, negative_kind`` (hard negatives), ``source, box`` (the photo and the box of
+it an image shows, square for the flat regions; empty for the textures and digits). Bases
+are drawn at random, so two images may by chance be crops of up to ~10 % a side of each
+other: :func:`also_copies` finds those pairs, near copies by labelclean's definition
+though nothing planted them.
 """
 
 from __future__ import annotations
@@ -212,7 +216,7 @@ def make_photo_set(out: Path, *, copies_per_variant: int = 10, hard_negatives: i
         copies_per_variant = max(1, len(bases) // len(VARIANTS))
     for image_id, name, box in bases:
         photo_crop(photos[name], box).save(out / f"{image_id}.jpg", quality=90)
-        rows.append({"image_id": f"{image_id}.jpg"})
+        rows.append({"image_id": f"{image_id}.jpg", **_where(name, box)})
     for v, (kind, strength, fn) in enumerate(VARIANTS):
         for c in range(copies_per_variant):
             image_id, name, box = bases[v * copies_per_variant + c]
@@ -220,11 +224,44 @@ def make_photo_set(out: Path, *, copies_per_variant: int = 10, hard_negatives: i
             target = f"copy_{kind}_{v:02d}_{c:02d}.jpg"
             copy.save(out / target, quality=90)
             rows.append({"image_id": target, "duplicate_of": f"{image_id}.jpg",
-                         "duplicate_kind": kind, "strength": strength})
+                         "duplicate_kind": kind, "strength": strength, **_where(name, box)})
     rows += _negatives(out, photos, bases, rng, hard_negatives)
     truth = pd.DataFrame(rows).fillna("")
     truth.to_csv(out.parent / "truth.csv", index=False)
     return truth
+
+
+def _where(source: str, box) -> dict:
+    """The truth table's record of where an image comes from: its source photo and the box
+    (x0, y0, x1, y1, source pixels) it shows (a copy: its base's box)."""
+    return {"source": source, "box": " ".join(str(int(v)) for v in box)}
+
+
+def crop_related(box_a: str, box_b: str, keep: float = 0.8, inside: float = 0.97) -> bool:
+    """Whether one box (``"x0 y0 x1 y1"``) is, within ``inside`` of its area, inside the
+    other and keeps at least ``keep`` of its side on both axes: a crop of up to ~10 % a
+    side: a near copy by labelclean's definition, planted or not."""
+    a, b = (np.array(x.split(), float) for x in (box_a, box_b))
+    if (a[2] - a[0]) * (a[3] - a[1]) > (b[2] - b[0]) * (b[3] - b[1]):
+        a, b = b, a  # a: the smaller
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    if ix * iy < inside * (a[2] - a[0]) * (a[3] - a[1]):
+        return False
+    return (a[2] - a[0]) >= keep * (b[2] - b[0]) and (a[3] - a[1]) >= keep * (b[3] - b[1])
+
+
+def also_copies(truth: pd.DataFrame) -> set[frozenset]:
+    """Pairs of images of one source whose boxes are :func:`crop_related`, other than a
+    planted copy and its base."""
+    planted = {frozenset(p) for p in zip(truth["image_id"], truth["duplicate_of"]) if p[1]}
+    known = truth[truth["box"] != ""] if "box" in truth else truth.iloc[:0]
+    pairs = set()
+    for _, part in known.groupby("source"):
+        rows = list(zip(part["image_id"], part["box"]))
+        pairs |= {frozenset((a, b)) for k, (a, box_a) in enumerate(rows)
+                  for b, box_b in rows[k + 1:] if crop_related(box_a, box_b)}
+    return pairs - planted
 
 
 def _negatives(out, photos, bases, rng, count):
@@ -236,7 +273,7 @@ def _negatives(out, photos, bases, rng, count):
         target = f"neg_crop_{image_id}.jpg"
         photo_crop(photos[name], other).save(out / target, quality=90)
         rows.append({"image_id": target, "negative_of": f"{image_id}.jpg",
-                     "negative_kind": "other crop 50-80 %"})
+                     "negative_kind": "other crop 50-80 %", **_where(name, other)})
     for name in ("china", "flower", "astronaut", "rocket", "coffee"):
         if name not in photos:
             continue
@@ -244,7 +281,8 @@ def _negatives(out, photos, bases, rng, count):
         ids = [f"neg_flat_{name}_{k}.jpg" for k in range(len(flats))]
         for target, box in zip(ids, flats):
             photos[name].crop(box).resize((256, 256)).save(out / target, quality=90)
-        rows += [{"image_id": ids[1], "negative_of": ids[0], "negative_kind": "flat regions"}]
+        rows += [{"image_id": ids[1], "negative_of": ids[0], "negative_kind": "flat regions",
+                  **_where(name, flats[1])}, {"image_id": ids[0], **_where(name, flats[0])}]
     for name in ("grass", "gravel", "brick"):
         if name in photos:
             ids = [f"neg_texture_{name}_{k}.jpg" for k in range(2)]

@@ -312,6 +312,21 @@ def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
     assert "| crop | 10 % a side |" in out
 
 
+def test_photo_benchmark_counts_chance_crops_of_each_other_as_copies(example):
+    photo_set = example("_photo_set")
+    assert photo_set.crop_related("0 0 100 100", "5 5 95 95")  # 5 % a side
+    assert photo_set.crop_related("12 0 100 88", "10 0 100 90")  # 2 % off two sides
+    assert not photo_set.crop_related("0 0 100 100", "20 0 120 100")  # moved 20 %
+    assert not photo_set.crop_related("0 0 100 100", "0 0 70 100")  # 30 % cut off
+    truth = pd.DataFrame({
+        "image_id": ["a", "copy_a", "b", "c", "d"], "duplicate_of": ["", "a", "", "", ""],
+        "source": ["s", "s", "s", "s", "t"],
+        "box": ["0 0 100 100", "0 0 100 100", "4 4 96 96", "50 0 150 100", "0 0 100 100"]})
+    found = photo_set.also_copies(truth.fillna(""))
+    # b is a crop of a (and so of a's copy); c overlaps by half; d is another photo
+    assert found == {frozenset(("a", "b")), frozenset(("copy_a", "b"))}
+
+
 def _texture(n: int = 384) -> np.ndarray:
     """(n, n) uint8 fine texture (like grass seen from above) under a faint light gradient."""
     noise = np.random.default_rng(0).normal(0, 1, (64, 64)).astype(np.float32)
