@@ -354,6 +354,31 @@ def test_a_cropped_texture_passes_the_first_test_at_a_rough_hint():
     assert align.rough_correlation(thumb(pic), thumb(crop), hint)[0] >= ROUGH  # its light does
 
 
+def _bricks(n: int = 384, period: int = 24, seed: int = 0) -> np.ndarray:
+    """(n, n) uint8 brick wall: mortar lines every ``period`` px (joints offset row by
+    row), grainy bricks; even light, so smoothing it leaves nothing to correlate."""
+    y, x = np.mgrid[0:n, 0:n]
+    mortar = (y % period < 4) | ((x + (y // period) % 2 * period) % (2 * period) < 4)
+    grain = np.random.default_rng(seed).normal(0, 12, (n, n))
+    return np.clip(np.where(mortar, 200, 90) + grain, 0, 255).astype(np.uint8)
+
+
+def test_a_shifted_brick_wall_passes_the_first_test_at_a_moved_hint(monkeypatch):
+    from labelclean.dedupe import photo
+
+    wall = _bricks()
+    shifted = np.zeros_like(wall)
+    shifted[12:, 12:] = wall[:-12, :-12]  # 3 % of the side, a black border left
+    thumbs = np.stack([np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX))
+                       for a in (wall, shifted, _bricks(period=31, seed=1))])
+    hints = photo.Hints(np.array([0, 0]), np.array([1, 2]), np.tile(photo._IDENTITY, (2, 1)),
+                        np.zeros(2, np.int64))
+    assert photo._roughly_alike(thumbs[hints.a], thumbs[hints.b], hints).tolist() == [True, False]
+    assert photo.verify_photo_pairs(thumbs, hints)[0].tolist() == [True, False]
+    monkeypatch.setattr(photo, "HINT_MOVES", (0.0,))  # at the hint alone, the joints cross
+    assert not photo._roughly_alike(thumbs[hints.a], thumbs[hints.b], hints).any()
+
+
 def test_histogram_matching_gives_a_clipped_region_one_value():
     from labelclean.dedupe.align import _matched
 

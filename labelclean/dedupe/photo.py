@@ -42,6 +42,9 @@ MIN_WHOLE_CORRELATION = 0.97
 MIN_PHOTO_SCORE = 1.55
 #: Correlation at the hint below which a pair is not looked at further.
 ROUGH = 0.6
+#: Moves of the hint (fractions of the side, each axis) tried when the hint itself is not
+#: roughly alike: half the candidate search's 5 % step either way, the hint first.
+HINT_MOVES = (0.0, -0.025, 0.025)
 #: First-look thresholds on the thumbnails (correlation, correlation + detail).
 SCREEN = (0.75, 1.0)
 #: Smallest cosine of two amplitude spectra (:func:`spectrum_vectors`) for a candidate.
@@ -231,14 +234,22 @@ def _best_both_ways(first: np.ndarray, second: np.ndarray, hints: Hints
 
 def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.ndarray:
     """(M,) bool: the pair correlates at least :data:`ROUGH` at its hint, one way round or
-    the other (whole images), before any window search (which costs far more)."""
+    the other (whole images), before any window search (which costs far more). A pair that
+    does not is tried again at the hint moved by :data:`HINT_MOVES` on each axis: the hint
+    is only as close as the candidate search's windows (5 % steps), and a fine texture
+    (bricks, a star field) a few per cent off correlates neither pixel by pixel nor once
+    smoothed (its light is even)."""
     alike = np.zeros(len(hints), bool)
-    for t in np.unique(hints.transform):
-        rows = np.flatnonzero(hints.transform == t)
-        for flipped in (False, True):
-            orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
-            hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
-            alike[rows] |= align.rough_correlation(orig, copy, hint) >= ROUGH
+    for dy in HINT_MOVES:
+        for dx in HINT_MOVES:
+            todo = np.flatnonzero(~alike)
+            move = np.array([dy, dy, dx, dx], np.float32)
+            for t in np.unique(hints.transform[todo]):
+                rows = todo[hints.transform[todo] == t]
+                for flipped in (False, True):
+                    orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
+                    hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
+                    alike[rows] |= align.rough_correlation(orig, copy, hint + move) >= ROUGH
     return alike
 
 
