@@ -11,8 +11,8 @@ coffee, chelsea, rocket, ...). From them:
   aspect ratio to a square), shifts leaving a black border, padding, crops of 3-10 % per
   side, flips and 90-degree rotations, each at several strengths;
 * **hard negatives**: other crops of the same source overlapping a base by 50-80 % (shifted
-  20-50 %), crops of flat regions (sky, walls) and textures (grass, gravel), and handwritten
-  digits of one class drawn on the same background.
+  20-50 %), crops of flat regions (sky, walls; two boxes apart) and textures (grass,
+  gravel), and handwritten digits of one class drawn on the same background.
 
 ``truth.csv``: ``image_id, duplicate_of, duplicate_kind, strength`` (copies),
 ``negative_of, negative_kind`` (hard negatives), ``source, box`` (the photo and the box of
@@ -176,7 +176,8 @@ def _shifted_box(box, size, rng):
 
 
 def _flat_boxes(img, rng, n):
-    """Boxes of the least textured regions (sky, walls) of a source."""
+    """Boxes of the least textured regions (sky, walls) of a source, overlapping each
+    other by at most 25 % (IoU)."""
     grey = np.asarray(img.convert("L"), np.float32)
     h, w = grey.shape
     side = min(w, h) // 4
@@ -186,7 +187,11 @@ def _flat_boxes(img, rng, n):
         found.append((float(grey[y0:y0 + side, x0:x0 + side].std()),
                       (x0, y0, x0 + side, y0 + side)))
     found.sort()
-    return [b for _, b in found[:n]]
+    chosen: list = []  # apart: two boxes of one sky a few pixels apart are a shifted copy
+    for _, box in found:
+        if len(chosen) < n and all(_iou(box, other) <= 0.25 for other in chosen):
+            chosen.append(box)
+    return chosen
 
 
 def _digits(rng, n):

@@ -327,6 +327,13 @@ def test_photo_benchmark_counts_chance_crops_of_each_other_as_copies(example):
     assert found == {frozenset(("a", "b")), frozenset(("copy_a", "b"))}
 
 
+def test_photo_benchmark_takes_flat_regions_apart(example):
+    photo_set = example("_photo_set")
+    sky = Image.fromarray(np.full((300, 400, 3), 200, np.uint8))  # flat everywhere
+    boxes = photo_set._flat_boxes(sky, np.random.default_rng(0), 2)
+    assert len(boxes) == 2 and photo_set._iou(*boxes) <= 0.25  # two skies, not one moved
+
+
 def _texture(n: int = 384) -> np.ndarray:
     """(n, n) uint8 fine texture (like grass seen from above) under a faint light gradient."""
     noise = np.random.default_rng(0).normal(0, 1, (64, 64)).astype(np.float32)
