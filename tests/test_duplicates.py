@@ -357,3 +357,29 @@ def test_dedupe_of_unreadable_or_single_images_and_an_unreadable_other_set(cli, 
     assert "leaks                    0   images copying an image of the 1 other set" in done.output
     assert pd.read_csv(tmp_path / ".labelclean" / "leaks.csv").empty
     assert pd.read_csv(tmp_path / ".labelclean" / "duplicates.csv").empty
+
+
+def _faint_pair(mix: float, amplitude: float) -> np.ndarray:
+    """(2, 32, 32) uint8: a smooth picture and another made ``mix`` of a different one,
+    each ``amplitude`` grey levels of standard deviation around 120."""
+    def smooth(seed):
+        noise = np.random.default_rng(seed).normal(0, 1, (6, 6)).astype(np.float32)
+        return np.asarray(Image.fromarray(noise).resize((32, 32), Image.Resampling.BICUBIC))
+    a, other = smooth(0), smooth(1)
+    b = (1 - mix) * a + mix * other
+    return np.stack([120 + amplitude * a / a.std(), 120 + amplitude * b / b.std()]
+                    ).round().clip(0, 255).astype(np.uint8)
+
+
+def test_two_faint_pictures_earn_little_slack_from_their_small_difference(monkeypatch):
+    from labelclean.dedupe import verify
+    from labelclean.dedupe.neighbors import Pairs
+
+    skies = _faint_pair(0.2, 3.0)  # two faint skies: 3 grey levels, a fifth different
+    pair = Pairs(np.array([0]), np.array([1]), np.array([1.0]))
+    corr, diff = thumbnail_similarity(skies[[0]], skies[[1]])
+    assert 0.92 < corr[0] < 0.95 and diff[0] < 1.0  # close in percent of the brightness
+    assert verify.contrast(skies)[0] < 3.0
+    assert not verify.verify_pairs(skies, pair)[0][0]
+    monkeypatch.setattr(verify, "FULL_SLACK_CONTRAST", 1.0)  # the old rule: full slack
+    assert verify.verify_pairs(skies, pair)[0][0]

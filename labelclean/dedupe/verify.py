@@ -28,6 +28,10 @@ from labelclean.io.imageio import UnreadableImage, load_rgb
 
 #: How much less correlation is needed per percent point less difference.
 CORRELATION_SLACK = 0.02
+#: A pair earns that slack in full when both thumbnails' contrast (:func:`contrast`)
+#: reaches this many percent of their brightness, and in proportion below: a faint picture
+#: (a sky) differs little from any other faint one, so its small difference says little.
+FULL_SLACK_CONTRAST = 10.0
 _FLAT = 1.0  # a thumbnail with a standard deviation below this (grey levels) is flat
 _BATCH = 1024
 
@@ -134,13 +138,22 @@ def verify_pairs(thumbs: np.ndarray, pairs: Pairs, *, min_correlation: float = M
     correlation at least ``min_correlation - CORRELATION_SLACK * (max_difference -
     difference)``: the closer the brightness-normalised pixels, the less the shapes need to
     correlate (JPEG blocking lowers the correlation of true copies, while two different
-    images of one kind of thing can correlate highly but differ in their pixels).
+    images of one kind of thing can correlate highly but differ in their pixels). That
+    slack shrinks with the fainter thumbnail's contrast below :data:`FULL_SLACK_CONTRAST`.
     """
     if not len(pairs):
         return np.zeros(0, bool), np.zeros(0, np.float32)
     corr, diff = thumbnail_similarity(thumbs[pairs.i], thumbs[pairs.j], max_shift)
-    needed = min_correlation - CORRELATION_SLACK * (max_difference - diff)
-    return (diff <= max_difference) & (corr >= needed), corr
+    earned = np.minimum(contrast(thumbs[pairs.i]), contrast(thumbs[pairs.j])) / FULL_SLACK_CONTRAST
+    slack = CORRELATION_SLACK * (max_difference - diff) * np.minimum(earned, 1.0)
+    return (diff <= max_difference) & (corr >= min_correlation - slack), corr
+
+
+def contrast(thumbs: np.ndarray) -> np.ndarray:
+    """(M,) float32: each (M, S, S) thumbnail's standard deviation in percent of its mean
+    brightness, the unit of :func:`thumbnail_similarity`'s difference (0 = flat)."""
+    t = np.asarray(thumbs, np.float32).reshape(len(thumbs), -1)
+    return t.std(axis=1) / np.maximum(t.mean(axis=1), 1.0) * 100
 
 
 def pixel_digest(path: str | Path) -> str | None:
