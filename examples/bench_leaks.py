@@ -70,6 +70,9 @@ def make_sets(out: Path, n_test: int, seed: int):
     photos = source_photos()
     bases = [(name, box) for name, img in photos.items()
              for box in _boxes(img.size, rng, 60)]
+    if n_test >= len(bases):
+        raise SystemExit(f"--test {n_test} needs more than {n_test} photo crops; the photos "
+                         f"installed here give {len(bases)} (scikit-image adds 13 photos)")
     order = rng.permutation(len(bases))
     test_bases = [bases[k] for k in order[:n_test]]
     train_bases = [bases[k] for k in order[n_test:]]

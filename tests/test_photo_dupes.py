@@ -304,6 +304,11 @@ def test_bench_leaks_runs_on_tiny_sets(example, tmp_path, capsys):
     assert recall >= 0.8
 
 
+def test_bench_leaks_says_when_the_photos_are_too_few(example, tmp_path):
+    with pytest.raises(SystemExit, match="needs more than 100000 photo crops"):
+        example("bench_leaks").main(["--out", str(tmp_path / "leaks"), "--test", "100000"])
+
+
 @pytest.mark.slow
 def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
     example("bench_photo_dupes").main(["--out", str(tmp_path / "photo"), "--copies", "1"])
