@@ -47,10 +47,11 @@ def true_pairs(truth: pd.DataFrame) -> set[frozenset]:
     return planted | also_copies(truth)
 
 
-def score(found: set[frozenset], truth: pd.DataFrame, kinds: set[str]) -> list[dict]:
-    """One row per (kind, strength): recall, precision of the pairs holding such a copy."""
+def score(found: set[frozenset], truth: pd.DataFrame, kinds: set[str],
+          true: set[frozenset]) -> list[dict]:
+    """One row per (kind, strength): recall, precision of the pairs holding such a copy
+    (``true``: :func:`true_pairs` of ``truth``)."""
     copies = truth[truth["duplicate_of"] != ""]
-    true = true_pairs(truth)
     rows = []
     for (kind, strength), part in copies.groupby(["duplicate_kind", "strength"], sort=False):
         if kind not in kinds:
@@ -77,8 +78,7 @@ def negatives(found: set[frozenset], truth: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def overall(found: set[frozenset], truth: pd.DataFrame) -> tuple[float, int]:
-    true = true_pairs(truth)
+def overall(found: set[frozenset], true: set[frozenset]) -> tuple[float, int]:
     return (len(found & true) / len(found) if found else 1.0), len(found)
 
 
@@ -145,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         runs["imagededup PHash (radius 10)"] = run_imagededup(images)
     parts = [f"{n} images ({(truth['duplicate_of'] != '').sum()} planted copies, "
              f"{(truth['negative_of'] != '').sum()} hard-negative pairs), seed {args.seed}"]
+    true, chance = true_pairs(truth), also_copies(truth)
     for name, found in runs.items():
         kinds = plain | ({"flip", "rotation"} if name != "defaults" else set())
-        rows = score(found, truth, kinds)
-        precision, count = overall(found, truth)
-        chance = also_copies(truth)
+        rows = score(found, truth, kinds, true)
+        precision, count = overall(found, true)
         parts += [f"\n### {name}\n", f"All {count} grouped pairs: precision {precision:.3f} "
                   f"({len(found & chance)} of the {len(chance)} pairs that are crops of up to "
                   f"~10 % a side of each other by chance, not planted, grouped: correct)\n",

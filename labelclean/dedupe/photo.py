@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -240,16 +241,15 @@ def _roughly_alike(first: np.ndarray, second: np.ndarray, hints: Hints) -> np.nd
     (bricks, a star field) a few per cent off correlates neither pixel by pixel nor once
     smoothed (its light is even)."""
     alike = np.zeros(len(hints), bool)
-    for dy in HINT_MOVES:
-        for dx in HINT_MOVES:
-            todo = np.flatnonzero(~alike)
-            move = np.array([dy, dy, dx, dx], np.float32)
-            for t in np.unique(hints.transform[todo]):
-                rows = todo[hints.transform[todo] == t]
-                for flipped in (False, True):
-                    orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
-                    hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
-                    alike[rows] |= align.rough_correlation(orig, copy, hint + move) >= ROUGH
+    for dy, dx in product(HINT_MOVES, repeat=2):  # the hint itself first
+        todo = np.flatnonzero(~alike)
+        move = np.array([dy, dy, dx, dx], np.float32)
+        for t in np.unique(hints.transform[todo]):
+            rows = todo[hints.transform[todo] == t]
+            for flipped in (False, True):
+                orig, copy = _pose(first[rows], second[rows], hints, t, flipped)
+                hint = np.tile(_IDENTITY, (len(rows), 1)) if flipped else hints.window[rows]
+                alike[rows] |= align.rough_correlation(orig, copy, hint + move) >= ROUGH
     return alike
 
 

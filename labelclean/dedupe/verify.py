@@ -144,7 +144,10 @@ def verify_pairs(thumbs: np.ndarray, pairs: Pairs, *, min_correlation: float = M
     if not len(pairs):
         return np.zeros(0, bool), np.zeros(0, np.float32)
     corr, diff = thumbnail_similarity(thumbs[pairs.i], thumbs[pairs.j], max_shift)
-    earned = np.minimum(contrast(thumbs[pairs.i]), contrast(thumbs[pairs.j])) / FULL_SLACK_CONTRAST
+    used = np.unique(np.concatenate([pairs.i, pairs.j]))
+    level = np.zeros(len(thumbs), np.float32)  # each thumbnail once, not once per pair
+    level[used] = contrast(thumbs[used])
+    earned = np.minimum(level[pairs.i], level[pairs.j]) / FULL_SLACK_CONTRAST
     slack = CORRELATION_SLACK * (max_difference - diff) * np.minimum(earned, 1.0)
     return (diff <= max_difference) & (corr >= min_correlation - slack), corr
 
@@ -152,8 +155,11 @@ def verify_pairs(thumbs: np.ndarray, pairs: Pairs, *, min_correlation: float = M
 def contrast(thumbs: np.ndarray) -> np.ndarray:
     """(M,) float32: each (M, S, S) thumbnail's standard deviation in percent of its mean
     brightness, the unit of :func:`thumbnail_similarity`'s difference (0 = flat)."""
-    t = np.asarray(thumbs, np.float32).reshape(len(thumbs), -1)
-    return t.std(axis=1) / np.maximum(t.mean(axis=1), 1.0) * 100
+    out = np.empty(len(thumbs), np.float32)
+    for start in range(0, len(thumbs), _BATCH):  # bounded memory, as the comparison
+        t = np.asarray(thumbs[start:start + _BATCH], np.float32).reshape(-1, thumbs[0].size)
+        out[start:start + len(t)] = t.std(axis=1) / np.maximum(t.mean(axis=1), 1.0) * 100
+    return out
 
 
 def pixel_digest(path: str | Path) -> str | None:
