@@ -88,6 +88,44 @@ def test_star_groups_stop_at_the_size_limit():
     assert stars.related.sum() == n - 5
 
 
+def test_a_keepers_copies_join_by_the_correlation_that_confirmed_them():
+    # keeper 0 (the largest image) has a whole copy 1, found by its hash (similarity
+    # 0.9375), and a look-alike 2, found as a thumbnail neighbour (cosine 0.98); 1 and 2
+    # are not copies of each other. The hash's similarity and the cosine are not on one
+    # scale: the correlations the thumbnail check confirmed them with are (0.999, 0.97),
+    # and the copy joins, the look-alike stays out
+    from labelclean.dedupe.confirm import star_groups_of
+
+    index = pd.DataFrame({"width": [300, 200, 200], "height": [300, 200, 200],
+                          "bytes": [9, 5, 5]})
+    confirmed = pd.DataFrame({"i": [0, 0], "j": [1, 2], "method": ["phash", "thumbnail"],
+                              "score": [0.9375, 0.98], "likeness": [0.999, 0.97]})
+    rng = np.random.default_rng(0)
+    thumbs = rng.integers(0, 256, (3, 32, 32), dtype=np.uint8)  # 1 and 2 are unlike
+    opts = DedupeOptions()
+    stars = star_groups_of(index, confirmed, thumbs, opts, None)
+    assert stars.labels[1] == stars.labels[0] >= 0 and stars.labels[2] < 0
+    by_score = star_groups_of(index, confirmed.drop(columns="likeness"), thumbs, opts, None)
+    assert by_score.labels[2] == by_score.labels[0] >= 0 and by_score.labels[1] < 0
+
+
+def test_confirm_ranks_plain_pairs_by_the_thumbnail_checks_correlation():
+    from labelclean.dedupe.confirm import confirm, pair_frame, with_plain_hints
+    from labelclean.dedupe.neighbors import Pairs
+    from labelclean.dedupe.verify import thumbnail_similarity
+
+    rng = np.random.default_rng(1)
+    base = np.asarray(Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8))
+                      .resize((32, 32), Image.Resampling.BICUBIC))
+    thumbs = np.stack([base, np.clip(base.astype(int) + 3, 0, 255).astype(np.uint8)])
+    frame = with_plain_hints(pair_frame(Pairs(np.array([0]), np.array([1]),
+                                              np.array([0.9375], np.float32)), "phash"))
+    ok, score, likeness = confirm(thumbs, frame, DedupeOptions())
+    corr, _ = thumbnail_similarity(thumbs[[0]], thumbs[[1]], DedupeOptions().max_shift)
+    assert ok[0] and score[0] == pytest.approx(0.9375)  # the candidate's score, reported
+    assert likeness[0] == pytest.approx(float(corr[0])) and likeness[0] > 0.99
+
+
 def test_a_chain_of_overlapping_crops_is_not_one_group(photos, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -186,10 +224,10 @@ def test_photo_checks_in_worker_processes_decide_as_one_process(photos, tmp_path
     monkeypatch.setattr(checkpool, "CHUNK", 8)  # several chunks: the pool runs them
     monkeypatch.setattr(checkpool, "MIN_CHUNK", 4)
     opts = DedupeOptions()
-    alone, alone_score = confirming.confirm(thumbs, frame, opts, DetailImages(paths, workers=1))
+    alone, alone_score, _ = confirming.confirm(thumbs, frame, opts, DetailImages(paths, workers=1))
     heard = []
     detail = DetailImages(paths, workers=2)
-    pooled, pooled_score = confirming.confirm(thumbs, frame, opts, detail,
+    pooled, pooled_score, _ = confirming.confirm(thumbs, frame, opts, detail,
                                               lambda done, total, _: heard.append((done, total)))
     ids = index["image_id"].to_numpy()
     found = {frozenset((ids[a], ids[b])) for a, b in zip(i[pooled], j[pooled])}

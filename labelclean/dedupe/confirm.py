@@ -60,9 +60,13 @@ def hints_frame(hints, a: np.ndarray | None = None) -> pd.DataFrame:
 
 def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
             detail: DetailImages | None = None, progress: ProgressFn | None = None,
-            checks: PhotoChecks | None = None) -> tuple[np.ndarray, np.ndarray]:
+            checks: PhotoChecks | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Verify candidate pairs (a frame with ``i, j, score`` and hint columns ``a, b, w0..w3,
-    t``): ``(confirmed (M,) bool, score (M,))``. A pair passes the thumbnail check of
+    t``): ``(confirmed (M,) bool, score (M,), likeness (M,))``. ``likeness`` ranks
+    confirmed pairs on one scale, the correlation that confirmed them (higher is more
+    alike): the thumbnail check's, or the photo check's for the pairs only it confirmed.
+    The candidates' scores are on several (a hash's similarity, a cosine of smaller
+    thumbnails). A pair passes the thumbnail check of
     :func:`verify_pairs` (as it is, or both flat), or the photo check of
     :func:`~labelclean.dedupe.photo.verify_photo_pairs`; images with some but too little
     structure (a sky, a wall) are never near copies. ``progress`` hears of each chunk of
@@ -72,7 +76,8 @@ def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
     plain = (candidates["source"] == "plain").to_numpy() if "source" in candidates else \
         np.ones(len(i), bool)
     ok = np.zeros(len(i), bool)
-    ok[plain], _ = verify_pairs(thumbs, as_pairs(candidates[plain]),
+    likeness = np.full(len(i), -np.inf)
+    ok[plain], likeness[plain] = verify_pairs(thumbs, as_pairs(candidates[plain]),
                                 min_correlation=opts.min_correlation,
                                 max_difference=opts.max_difference, max_shift=opts.max_shift)
     std = np.zeros(len(thumbs), np.float32)
@@ -83,10 +88,15 @@ def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
     ok &= rich | (flat[i] & flat[j])
     score = candidates["score"].to_numpy(np.float64).copy()
     rest = np.flatnonzero(~ok & rich)
+    whole = ok.copy()
     if checks is None:
         with PhotoChecks(thumbs, detail) as checks:
-            return _photo_checked(ok, score, rest, candidates, opts, checks, progress)
-    return _photo_checked(ok, score, rest, candidates, opts, checks, progress)
+            ok, score = _photo_checked(ok, score, rest, candidates, opts, checks, progress)
+    else:
+        ok, score = _photo_checked(ok, score, rest, candidates, opts, checks, progress)
+    by_photo = ok & ~whole
+    likeness[by_photo] = score[by_photo]
+    return ok, score, likeness
 
 
 def _photo_checked(ok, score, rest, candidates, opts, checks, progress):
@@ -124,5 +134,8 @@ def star_groups_of(index, confirmed, thumbs, opts, detail, checks=None) -> Stars
         return confirm(thumbs, frame, opts, detail, checks=checks)[0]
 
     twin = confirmed["method"].isin(["exact", "pixels"]).to_numpy()
+    alike = confirmed["score"].to_numpy(np.float64)
+    if "likeness" in confirmed:  # verified pairs: their likeness (twins: their score, 1)
+        alike = confirmed["likeness"].fillna(confirmed["score"]).to_numpy(np.float64)
     return star_groups(n, confirmed["i"].to_numpy(np.int64), confirmed["j"].to_numpy(np.int64),
-                       confirmed["score"].to_numpy(np.float64), priority, twin, check)
+                       alike, priority, twin, check)

@@ -193,13 +193,14 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
     with PhotoChecks(thumbs, detail) as checks:  # one pool of workers for the whole run
         if opts.verify and len(candidates):
             report(progress, 0, 1, "verify")
-            ok, score = confirm(thumbs, candidates, opts, detail, progress, checks)
+            ok, score, likeness = confirm(thumbs, candidates, opts, detail, progress, checks)
             rejected = int((~ok).sum())
-            candidates = candidates[ok].assign(score=score[ok])
+            candidates = candidates[ok].assign(score=score[ok], likeness=likeness[ok])
         report(progress, 1, 1, "groups")
-        confirmed = pd.concat([exact, pixels, candidates[["i", "j", "method", "score"]]],
-                              ignore_index=True)
+        confirmed = pd.concat([exact, pixels, candidates.reindex(
+            columns=["i", "j", "method", "score", "likeness"])], ignore_index=True)
         stars = star_groups_of(index, confirmed, thumbs, opts, detail, checks)
+        confirmed = confirmed.drop(columns="likeness")
     table = group_table(index, confirmed, stars, digests, _RANK)
     related = related_table(index, confirmed, stars, table.attrs.pop("group_of_label"))
     summary = summarize(table, n_images=n, unreadable=int((~readable).sum()),

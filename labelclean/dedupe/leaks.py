@@ -128,8 +128,8 @@ def find_leaks(ours, theirs, our_root: Path, their_root: Path, other_set: str,
     candidates, both = _cross_candidates(ours, theirs, n, opts)
     paths = ([image_location(our_root, p) for p in ours.index["path"]]
              + [image_location(their_root, p) for p in theirs.index["path"]])
-    ok, score = confirm(both, candidates, opts, DetailImages(paths)) if len(candidates) else (
-        np.zeros(0, bool), np.zeros(0))
+    ok, score, _ = confirm(both, candidates, opts, DetailImages(paths)) if len(candidates) else (
+        np.zeros(0, bool), np.zeros(0), None)
     near = candidates[ok].assign(score=score[ok])
     rows = [(r, t, "exact", 1.0) for r, t in exact]
     seen = {(r, t) for r, t in exact}

@@ -6,7 +6,9 @@ one huge group. Here a group is a *star*:
 
 * images are taken in keep order (largest pixel area, then largest file, then first row);
   an image not yet in a group, with confirmed copies not yet in a group, becomes a keeper;
-* its copies join in order of their score, each only if it is also not rejected against
+* its copies join in order of their score (most alike first; the dedupe stage passes a
+  likeness on one scale for every kind of confirmation), each only if it is also not
+  rejected against
   every copy already in the group (a confirmed pair, the same pixels, or a fresh
   verification of the two), so every two members of a group are copies of each other;
 * a group stops growing at :data:`LARGE_GROUP` members and is flagged for review;
