@@ -14,7 +14,8 @@ the scan's speed against the scan of an older labelclean, side by side.
 * ``--old-tree``: a folder holding an older labelclean source tree (``git archive <commit>
   | tar -x -C DIR``); its scan and this one are timed on the same folders in alternating
   rounds (each in its own process, every core), on the benchmark folder and on 2,000
-  synthetic 512x384 JPEGs.
+  synthetic JPEGs of each ``--photo-size`` (default 512x384; repeat it, e.g. 800x600 for
+  Cassava-sized photos).
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--other-python", default=os.environ.get("OTHER_PYTHON"))
     parser.add_argument("--old-tree", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--photo-size", action="append", default=None,
+                        help="WxH of the timed synthetic photos (repeatable; default 512x384)")
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args(argv)
     data = args.out / "data"
@@ -182,9 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.old_tree:
         from labelclean.demo.data import make_photo_folder
 
-        photos = args.out / "photos-512x384"
-        make_photo_folder(photos, 2000)
-        out["speed"] = time_scans(args.old_tree, [data / "images", photos], args.rounds)
+        folders = [data / "images"]
+        for text in args.photo_size or ["512x384"]:
+            width, height = (int(v) for v in text.lower().split("x"))
+            folders.append(args.out / f"photos-{width}x{height}")
+            make_photo_folder(folders[-1], 2000, size=(width, height))
+        out["speed"] = time_scans(args.old_tree, folders, args.rounds)
     print(table_text(result))
     print(out["strength"].to_string())
     if "speed" in out:
