@@ -58,6 +58,21 @@ def test_star_groups_never_chain():
     assert len(set(joined.labels)) == 1 and not joined.related.any()  # all three are copies
 
 
+def test_a_copy_taken_early_moves_to_the_original_it_is_more_alike_to():
+    # 0 is kept first and takes 2, an overlapping picture within the tolerance (0.97);
+    # 2 is a copy of 1 (0.999), which is then left with nothing free. 0 and 1 are not
+    # copies. The copy moves to its original; 0 is left in no group, its pair related
+    n, i, j = 3, np.array([0, 1]), np.array([2, 2])
+    stars = star_groups(n, i, j, np.array([0.97, 0.999]), priority=np.array([0, 1, 2]),
+                        twin=np.zeros(2, bool), check=lambda a, b: np.zeros(len(a), bool))
+    assert stars.labels[1] == stars.labels[2] >= 0 and stars.labels[0] < 0
+    assert stars.keepers.tolist() == [1] and stars.related.tolist() == [True, False]
+    # a copy more alike to its keeper stays
+    stays = star_groups(n, i, j, np.array([0.999, 0.97]), priority=np.array([0, 1, 2]),
+                        twin=np.zeros(2, bool), check=lambda a, b: np.zeros(len(a), bool))
+    assert stays.labels[0] == stays.labels[2] >= 0 and stays.labels[1] < 0
+
+
 def test_star_groups_check_only_the_pairs_a_group_asks_about():
     # keeper 0 and its m copies 1..m (enough pairs among them for a call of their own);
     # copy 1 has two more copies, 90 and 91, confirmed with nothing else: 0 takes 1, so

@@ -11,6 +11,10 @@ one huge group. Here a group is a *star*:
   rejected against
   every copy already in the group (a confirmed pair, the same pixels, or a fresh
   verification of the two), so every two members of a group are copies of each other;
+* a copy then moves to an image in no group that it is more alike to than to its keeper
+  (the two form a group of their own; a group left with its keeper alone is undone): a
+  keeper taken early, an overlapping picture within the tolerance, no longer leaves a
+  copy's original alone;
 * a group stops growing at :data:`LARGE_GROUP` members and is flagged for review;
 * every confirmed pair whose two images end in different groups (or one in none) is kept
   as *related* (``related.csv``), never silently dropped.
@@ -88,9 +92,50 @@ def star_groups(n: int, i: np.ndarray, j: np.ndarray, score: np.ndarray, priorit
             keepers.append(int(u))
             flagged.append(len(members) >= large)
         done = wave[0]
+    _rehome(labels, keepers, flagged, (i, j, score, twin), priority)
+    labels, keepers, flagged = _compact(labels, keepers, flagged)
     _attach_twins(labels, i[twin], j[twin])
     related = (labels[i] < 0) | (labels[j] < 0) | (labels[i] != labels[j])
-    return Stars(labels, np.array(keepers, np.int64), np.array(flagged, bool), related)
+    return Stars(labels, keepers, flagged, related)
+
+
+def _rehome(labels: np.ndarray, keepers: list, flagged: list, pairs: tuple,
+            priority: np.ndarray) -> None:
+    """Move copies to the images in no group they are more alike to than to their keepers,
+    most alike pairs first, in place: each such pair becomes a group of its own (the one
+    kept first by ``priority`` its keeper). ``pairs`` is ``(i, j, score, twin)``; twins
+    are left where they are (they join their twin's group at the end)."""
+    i, j, score, twin = pairs
+    alike = {(min(a, b), max(a, b)): s for a, b, s in zip(i.tolist(), j.tolist(),
+                                                          np.asarray(score).tolist())}
+    is_keeper = np.zeros(len(labels), bool)
+    is_keeper[keepers] = True
+    for k in np.argsort(-np.asarray(score, np.float64), kind="stable"):
+        if twin[k]:
+            continue
+        for w, v in ((int(i[k]), int(j[k])), (int(j[k]), int(i[k]))):
+            if labels[w] >= 0 or labels[v] < 0 or is_keeper[v]:
+                continue
+            u = keepers[labels[v]]
+            if score[k] > alike[(min(u, v), max(u, v))]:
+                keep = w if priority[w] <= priority[v] else v
+                labels[[w, v]] = len(keepers)
+                keepers.append(keep)
+                flagged.append(False)
+                is_keeper[keep] = True
+                break
+
+
+def _compact(labels: np.ndarray, keepers: list, flagged: list
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, keepers, flagged)`` with the groups left with one member undone and the
+    rest numbered 0.. in their keepers' order of creation."""
+    sizes = np.bincount(labels[labels >= 0], minlength=len(keepers))
+    alive = sizes >= 2
+    new = np.full(len(keepers) + 1, -1, np.int64)  # the last entry maps "no group" (-1)
+    new[:-1][alive] = np.arange(int(alive.sum()))
+    return (new[labels], np.array(keepers, np.int64)[alive],
+            np.array(flagged, bool)[alive])
 
 
 #: Star-check pairs gathered before one call of ``check`` (bounded memory), and the
