@@ -401,6 +401,30 @@ def _texture(n: int = 384) -> np.ndarray:
     return (255 * np.clip(0.9 * tex + 0.1 * light, 0, 1)).astype(np.uint8)
 
 
+def test_a_pair_best_matched_mirrored_keeps_its_untransformed_hint_too():
+    # 1 is more its mirror image than itself: with flips on, its best window hint against
+    # 0 is mirrored, and the untransformed one is kept as well, for the check to try
+    from labelclean.dedupe.align import transform_names
+    from labelclean.dedupe.photo import window_candidates
+
+    rng = np.random.default_rng(3)
+
+    def smooth() -> np.ndarray:
+        cells = Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8))
+        return np.asarray(cells.resize((32, 32), Image.Resampling.BICUBIC)).astype(float)
+
+    base = smooth()
+    mixed = 0.65 * base[:, ::-1] + 0.35 * base
+    thumbs = np.stack([base, mixed] + [smooth() for _ in range(6)]).astype(np.uint8)
+    names = transform_names(True, False)
+    hints = window_candidates(thumbs, np.arange(len(thumbs)), names)
+    pair = [frozenset((a, b)) == {0, 1} for a, b in zip(hints.a, hints.b)]
+    ours = [names[t] for t, mine in zip(hints.transform, pair) if mine]
+    assert sorted(ours) == ["flip_lr", "none"]
+    plain = window_candidates(thumbs, np.arange(len(thumbs)), ("none",))
+    assert sum(frozenset((a, b)) == {0, 1} for a, b in zip(plain.a, plain.b)) == 1
+
+
 def test_a_cropped_texture_passes_the_first_test_at_a_rough_hint():
     from labelclean.dedupe import align
     from labelclean.dedupe.photo import ROUGH

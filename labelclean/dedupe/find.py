@@ -194,8 +194,10 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
         if opts.verify and len(candidates):
             report(progress, 0, 1, "verify")
             ok, score, likeness = confirm(thumbs, candidates, opts, detail, progress, checks)
-            rejected = int((~ok).sum())
-            candidates = candidates[ok].assign(score=score[ok], likeness=likeness[ok])
+            candidates = candidates.assign(score=score, likeness=likeness, ok=ok)
+            rejected = _rejected_pairs(candidates)
+            candidates = candidates[ok].sort_values("likeness", ascending=False, kind="stable")
+        candidates = candidates.drop_duplicates(["i", "j"]).sort_index()  # a pair's best hint
         report(progress, 1, 1, "groups")
         confirmed = pd.concat([exact, pixels, candidates.reindex(
             columns=["i", "j", "method", "score", "likeness"])], ignore_index=True)
@@ -208,6 +210,11 @@ def find_duplicates(index: pd.DataFrame, thumbs: np.ndarray, *,
     summary.update(related_pairs=len(related), large_groups=_large(stars, table, index),
                    group_limit=LARGE_GROUP)
     return DuplicatesResult(table=table, pairs=confirmed, summary=summary, related=related)
+
+
+def _rejected_pairs(candidates: pd.DataFrame) -> int:
+    """How many candidate pairs no hint of confirmed (a pair may have two rows)."""
+    return int((~candidates.groupby(["i", "j"], sort=False)["ok"].any()).sum())
 
 
 def _large(stars: Stars, table: pd.DataFrame, index: pd.DataFrame) -> list[int]:
@@ -308,8 +315,11 @@ def _candidates(methods, reps, thumbs, hashes, embeddings, opts, progress) -> pd
     for col in ("a", "b", "w0", "w1", "w2", "w3", "t"):
         hinted[col] = hinted[col].fillna(hinted[f"{col}_plain"])
     hinted = hinted.drop(columns=[c for c in hinted.columns if c.endswith("_plain")])
+    spectra = spectra.merge(windows[["i", "j"]].drop_duplicates(), on=["i", "j"], how="left",
+                            indicator=True)
+    spectra = spectra[spectra["_merge"] == "left_only"].drop(columns="_merge")
     windows = pd.concat([windows, with_plain_hints(spectra).assign(source="spectrum")],
-                        ignore_index=True).drop_duplicates(["i", "j"])
+                        ignore_index=True)  # a pair may have two window hints
     extra = windows.merge(both[["i", "j"]], on=["i", "j"], how="left", indicator=True)
     extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge")
     out = pd.concat([hinted.assign(source="plain"), extra], ignore_index=True)
@@ -343,7 +353,7 @@ def _pixel_pairs(candidates, index, thumbs, images_root, digests, opts):
     equal = np.zeros(len(candidates), bool)
     equal[maybe] = [digests[int(a)] is not None and digests[int(a)] == digests[int(b)]
                     for a, b in zip(i[maybe], j[maybe])]
-    pixels = candidates[equal].assign(method="pixels", score=1.0)
+    pixels = candidates[equal].assign(method="pixels", score=1.0).drop_duplicates(["i", "j"])
     return pixels.reset_index(drop=True), candidates[~equal].reset_index(drop=True)
 
 

@@ -90,6 +90,8 @@ def window_candidates(thumbs: np.ndarray, rows: np.ndarray, names: tuple[str, ..
     among themselves; with ``other`` ((N2, S, S) thumbnails of another set), ``b`` indexes
     ``thumbs`` and ``a`` indexes ``other`` — and the other way round is not searched.
     Memory: (len(rows) x 9) 64-float descriptors; at most ``k`` hints per query and transform.
+    A pair has one hint, or two when its best is transformed (its best untransformed one
+    is among the hints too).
     """
     from labelclean.dedupe.neighbors import EXACT_LIMIT, _build_index
 
@@ -114,12 +116,22 @@ def window_candidates(thumbs: np.ndarray, rows: np.ndarray, names: tuple[str, ..
     owner, qrow, win, tr, sims = (np.concatenate(p) for p in zip(*parts))
     a = owner if other is not None else rows[owner]
     b = rows[qrow]
-    # one hint per pair: the best match
     key = (np.minimum(a, b) * (int(max(a.max(initial=0), b.max(initial=0))) + 1)
            + np.maximum(a, b)) if other is None else a * (len(thumbs) + 1) + b
-    order = np.lexsort((-sims, key))
-    first = order[np.r_[True, key[order][1:] != key[order][:-1]]] if len(order) else order
+    # one hint per pair, the best match; a pair whose best is a flip or a rotation keeps
+    # its best untransformed match too (a texture's 8x8 descriptors may match a mirror
+    # image a little better than the copy itself), so the check can try both
+    first = _best_per_key(key, sims)
+    untransformed = np.flatnonzero(tr == 0)
+    plain = untransformed[_best_per_key(key[untransformed], sims[untransformed])]
+    first = np.r_[first, plain[np.isin(key[plain], key[first][tr[first] != 0])]]
     return Hints(a[first], b[first], windows[win[first]], tr[first], names)
+
+
+def _best_per_key(key: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """Positions of the highest ``sims`` of each distinct ``key`` (one each)."""
+    order = np.lexsort((-sims, key))
+    return order[np.r_[True, key[order][1:] != key[order][:-1]]] if len(order) else order
 
 
 def spectrum_vectors(thumbs: np.ndarray, side: int = 8) -> np.ndarray:
