@@ -71,6 +71,11 @@ def test_a_copy_taken_early_moves_to_the_original_it_is_more_alike_to():
     stays = star_groups(n, i, j, np.array([0.999, 0.97]), priority=np.array([0, 1, 2]),
                         twin=np.zeros(2, bool), check=lambda a, b: np.zeros(len(a), bool))
     assert stays.labels[0] == stays.labels[2] >= 0 and stays.labels[1] < 0
+    # and so does one more alike to another member than to the free image (2 ~ 3 at 0.999)
+    i, j = np.array([0, 0, 2, 1]), np.array([2, 3, 3, 2])
+    kept = star_groups(4, i, j, np.array([0.96, 0.97, 0.999, 0.99]), np.arange(4),
+                       np.zeros(4, bool), check=lambda a, b: np.zeros(len(a), bool))
+    assert kept.labels[0] == kept.labels[2] == kept.labels[3] >= 0 and kept.labels[1] < 0
 
 
 def test_star_groups_check_only_the_pairs_a_group_asks_about():

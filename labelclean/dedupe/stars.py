@@ -11,8 +11,9 @@ one huge group. Here a group is a *star*:
   rejected against
   every copy already in the group (a confirmed pair, the same pixels, or a fresh
   verification of the two), so every two members of a group are copies of each other;
-* a copy then moves to an image in no group that it is more alike to than to its keeper
-  (the two form a group of their own; a group left with its keeper alone is undone): a
+* a copy then moves to an image in no group that it is more alike to than to any member
+  of its group (the two form a group of their own; a group left with its keeper alone is
+  undone): a
   keeper taken early, an overlapping picture within the tolerance, no longer leaves a
   copy's original alone;
 * a group stops growing at :data:`LARGE_GROUP` members and is flagged for review;
@@ -101,23 +102,27 @@ def star_groups(n: int, i: np.ndarray, j: np.ndarray, score: np.ndarray, priorit
 
 def _rehome(labels: np.ndarray, keepers: list, flagged: list, pairs: tuple,
             priority: np.ndarray) -> None:
-    """Move copies to the images in no group they are more alike to than to their keepers,
-    most alike pairs first, in place: each such pair becomes a group of its own (the one
-    kept first by ``priority`` its keeper). ``pairs`` is ``(i, j, score, twin)``; twins
-    are left where they are (they join their twin's group at the end)."""
+    """Move copies to the images in no group they are more alike to than to any member of
+    their own group (by the confirmed pairs' scores), most alike pairs first, in place:
+    each such pair becomes a group of its own (the one kept first by ``priority`` its
+    keeper). ``pairs`` is ``(i, j, score, twin)``; twins are left where they are (they
+    join their twin's group at the end)."""
     i, j, score, twin = pairs
     alike = {(min(a, b), max(a, b)): s for a, b, s in zip(i.tolist(), j.tolist(),
                                                           np.asarray(score).tolist())}
     is_keeper = np.zeros(len(labels), bool)
     is_keeper[keepers] = True
+    closest = np.full(len(labels), -np.inf)  # each copy's likeness to its nearest member
+    for (a, b), value in alike.items():
+        if labels[a] >= 0 and labels[a] == labels[b]:
+            closest[a], closest[b] = max(closest[a], value), max(closest[b], value)
     for k in np.argsort(-np.asarray(score, np.float64), kind="stable"):
         if twin[k]:
             continue
         for w, v in ((int(i[k]), int(j[k])), (int(j[k]), int(i[k]))):
             if labels[w] >= 0 or labels[v] < 0 or is_keeper[v]:
                 continue
-            u = keepers[labels[v]]
-            if score[k] > alike[(min(u, v), max(u, v))]:
+            if score[k] > closest[v]:
                 keep = w if priority[w] <= priority[v] else v
                 labels[[w, v]] = len(keepers)
                 keepers.append(keep)
