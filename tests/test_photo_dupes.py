@@ -223,6 +223,30 @@ def test_photo_copies_are_found_and_other_crops_are_not(photos, tmp_path):
     assert _together(flipped, "mirror.jpg", "flower.jpg")
 
 
+def test_a_faint_photo_and_its_resized_copy_are_compared(photos, tmp_path):
+    # a photo at 4 % of its contrast (a moon's surface, a haze): its thumbnails vary by
+    # 2-3 grey levels, under the old structure limit of 3; its half-size copy is a copy,
+    # another faint crop of the same photo is not
+    from labelclean.dedupe.align import LOW_INFORMATION, spread
+    from labelclean.io.formats import read_thumbs
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+
+    def faint(box):
+        return ImageEnhance.Contrast(_crop(photos[0], box)).enhance(0.04)
+
+    img = faint((0.1, 0.3, 0.6, 0.8))
+    img.save(folder / "faint.jpg", quality=92)
+    img.resize((img.width // 2, img.height // 2)).save(folder / "faint_half.jpg", quality=92)
+    faint((0.45, 0.35, 0.95, 0.85)).save(folder / "faint_other.jpg", quality=92)
+    _, groups, wd = _dedupe(folder, tmp_path)
+    levels = spread(read_thumbs(wd))
+    assert ((levels >= LOW_INFORMATION) & (levels < 3.0)).all()
+    assert _together(groups, "faint.jpg", "faint_half.jpg")
+    assert not any("faint_other.jpg" in g for g in groups)
+
+
 def test_photo_checks_in_worker_processes_decide_as_one_process(photos, tmp_path,
                                                                  monkeypatch):
     from labelclean.dedupe import checkpool
@@ -373,6 +397,21 @@ def test_bench_photo_dupes_runs_on_tiny_sets(example, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "### defaults" in out and "### --flips --rotations" in out
     assert "| crop | 10 % a side |" in out
+
+
+def test_bench_faint_crops_scores_copies_and_false_pairs(example, tmp_path, capsys):
+    bench = example("bench_faint_crops")
+    truth = pd.DataFrame({"image_id": ["a.jpg", "half_a.jpg", "b.jpg", "c.jpg"],
+                          "source": ["sky", "sky", "sky", "wall"],
+                          "base": ["a.jpg", "a.jpg", "b.jpg", "c.jpg"]})
+    result = bench.score(truth, [["a.jpg", "half_a.jpg", "b.jpg"], ["c.jpg"]])
+    assert (result["found"], result["planted"]) == (1, 1)
+    # a~b and half_a~b are false pairs: all of the sky's pairs of images of two crops
+    assert len(result["false"]) == 2 and result["negatives"] == 2
+    assert result["by_photo"].to_dict() == {"sky": 2}
+    bench.main(["--out", str(tmp_path / "faint"), "--per-photo", "1"])
+    out = capsys.readouterr().out
+    assert "planted copies found:" in out and "pairs of different crops of one photo" in out
 
 
 def test_photo_benchmark_counts_chance_crops_of_each_other_as_copies(example):

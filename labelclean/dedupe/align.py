@@ -33,8 +33,11 @@ SCALE = 2
 RING = 1 / 16
 #: Windows of every image indexed for the candidate search: per axis (start, stop).
 AXIS_WINDOWS = ((0.0, 1.0), (0.05, 0.95), (0.1, 0.9))
-#: A thumbnail whose standard deviation is below this (grey levels) has no structure.
-LOW_INFORMATION = 3.0
+#: A thumbnail whose standard deviation is below this (grey levels) has no structure. At 3
+#: the copies of a faint photo (a moon's surface, haze) were never compared; at 2 they are,
+#: and no more faint crops that are not copies pass for copies (those that do vary by 4-7
+#: levels: this limit never kept them apart; see reports/dedupe.md).
+LOW_INFORMATION = 2.0
 #: Windows are kept within these bounds and at least this wide (fractions of the side).
 BOUNDS = (-0.055, 1.055)
 MIN_WIDTH = 0.74
