@@ -409,9 +409,10 @@ def test_bench_faint_crops_scores_copies_and_false_pairs(example, tmp_path, caps
     # a~b and half_a~b are false pairs: all of the sky's pairs of images of two crops
     assert len(result["false"]) == 2 and result["negatives"] == 2
     assert result["by_photo"].to_dict() == {"sky": 2}
-    bench.main(["--out", str(tmp_path / "faint"), "--per-photo", "1"])
+    bench.main(["--out", str(tmp_path / "faint"), "--per-photo", "1", "--dark", "3"])
     out = capsys.readouterr().out
     assert "planted copies found:" in out and "pairs of different crops of one photo" in out
+    assert "dark frames grouped: 0 of 3" in out
 
 
 def test_photo_benchmark_counts_chance_crops_of_each_other_as_copies(example):
