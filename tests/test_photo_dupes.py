@@ -76,6 +76,12 @@ def test_a_copy_taken_early_moves_to_the_original_it_is_more_alike_to():
     kept = star_groups(4, i, j, np.array([0.96, 0.97, 0.999, 0.99]), np.arange(4),
                        np.zeros(4, bool), check=lambda a, b: np.zeros(len(a), bool))
     assert kept.labels[0] == kept.labels[2] == kept.labels[3] >= 0 and kept.labels[1] < 0
+    # a moved copy stays with its new partner: 3 goes from 0 (0.97) to 1 (0.99), and 2
+    # (0.98, less alike than 1) does not take it on
+    i, j = np.array([0, 1, 2]), np.array([3, 3, 3])
+    moved = star_groups(4, i, j, np.array([0.97, 0.99, 0.98]), np.arange(4),
+                        np.zeros(3, bool), check=lambda a, b: np.zeros(len(a), bool))
+    assert moved.labels[1] == moved.labels[3] >= 0 and (moved.labels[[0, 2]] < 0).all()
 
 
 def test_star_groups_check_only_the_pairs_a_group_asks_about():

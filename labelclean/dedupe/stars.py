@@ -8,14 +8,13 @@ one huge group. Here a group is a *star*:
   an image not yet in a group, with confirmed copies not yet in a group, becomes a keeper;
 * its copies join in order of their score (most alike first; the dedupe stage passes a
   likeness on one scale for every kind of confirmation), each only if it is also not
-  rejected against
-  every copy already in the group (a confirmed pair, the same pixels, or a fresh
-  verification of the two), so every two members of a group are copies of each other;
+  rejected against every copy already in the group (a confirmed pair, the same pixels,
+  or a fresh verification of the two), so every two members of a group are copies of
+  each other;
 * a copy then moves to an image in no group that it is more alike to than to any member
   of its group (the two form a group of their own; a group left with its keeper alone is
-  undone): a
-  keeper taken early, an overlapping picture within the tolerance, no longer leaves a
-  copy's original alone;
+  undone): a keeper taken early, an overlapping picture within the tolerance, no longer
+  leaves a copy's original alone;
 * a group stops growing at :data:`LARGE_GROUP` members and is flagged for review;
 * every confirmed pair whose two images end in different groups (or one in none) is kept
   as *related* (``related.csv``), never silently dropped.
@@ -128,6 +127,7 @@ def _rehome(labels: np.ndarray, keepers: list, flagged: list, pairs: tuple,
                 keepers.append(keep)
                 flagged.append(False)
                 is_keeper[keep] = True
+                closest[[w, v]] = score[k]  # a less alike pair later cannot move it again
                 break
 
 
