@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dark", type=int, default=0, help="synthetic dark frames to add")
     args = parser.parse_args(argv)
+    if args.per_photo < 1 or args.dark < 0:
+        parser.error("--per-photo must be at least 1 and --dark at least 0")
     from labelclean.dedupe.align import spread
     from labelclean.dedupe.stage import dedupe_workdir
     from labelclean.io.dataset import load_dataset

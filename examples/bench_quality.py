@@ -149,6 +149,17 @@ def table_text(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _photo_size(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. 800x600) as (width, height)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH, e.g. 800x600") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: both sides must be positive")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-quality"))
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--other-python", default=os.environ.get("OTHER_PYTHON"))
     parser.add_argument("--old-tree", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--photo-size", action="append", default=None,
+    parser.add_argument("--photo-size", action="append", default=None, type=_photo_size,
                         help="WxH of the timed synthetic photos (repeatable; default 512x384)")
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -186,8 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         from labelclean.demo.data import make_photo_folder
 
         folders = [data / "images"]
-        for text in args.photo_size or ["512x384"]:
-            width, height = (int(v) for v in text.lower().split("x"))
+        for width, height in args.photo_size or [(512, 384)]:
             folders.append(args.out / f"photos-{width}x{height}")
             make_photo_folder(folders[-1], 2000, size=(width, height))
         out["speed"] = time_scans(args.old_tree, folders, args.rounds)

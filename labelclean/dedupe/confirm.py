@@ -8,6 +8,8 @@ neighbours; ``window``/``spectrum``: the photo searches).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pandas as pd
 
@@ -89,10 +91,7 @@ def confirm(thumbs: np.ndarray, candidates: pd.DataFrame, opts: DedupeOptions,
     score = candidates["score"].to_numpy(np.float64).copy()
     rest = np.flatnonzero(~ok & rich)
     whole = ok.copy()
-    if checks is None:
-        with PhotoChecks(thumbs, detail) as checks:
-            ok, score = _photo_checked(ok, score, rest, candidates, opts, checks, progress)
-    else:
+    with PhotoChecks(thumbs, detail) if checks is None else nullcontext(checks) as checks:
         ok, score = _photo_checked(ok, score, rest, candidates, opts, checks, progress)
     by_photo = ok & ~whole
     likeness[by_photo] = score[by_photo]
